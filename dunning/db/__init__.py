@@ -1,0 +1,1 @@
+"""The audit store in PostgreSQL: migrations and queries."""

@@ -1,0 +1,51 @@
+"""Settings, from the environment or `.env` (prefix `DUNNING_`).
+
+Defaults point at the embedded local stack (`dunning dev up`), so a fresh clone
+runs with no configuration; production sets real addresses instead.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EMBEDDED_PG_PORT = 54329
+EMBEDDED_TEMPORAL_PORT = 7233
+EMBEDDED_TEMPORAL_UI_PORT = 8233
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DUNNING_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    temporal_address: str = Field(
+        default=f"127.0.0.1:{EMBEDDED_TEMPORAL_PORT}",
+        description="host:port of the Temporal frontend",
+    )
+    temporal_namespace: str = "default"
+    task_queue: str = "dunning"
+    database_url: str = Field(
+        default=f"postgresql://postgres@127.0.0.1:{EMBEDDED_PG_PORT}/dunning",
+        description="PostgreSQL URL of the audit store",
+    )
+    state_dir: Path = Field(
+        default=Path(".dunning"),
+        description="where the embedded stack keeps its data, logs and pid files",
+    )
+    temporal_ui_port: int = EMBEDDED_TEMPORAL_UI_PORT
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "INFO"
+    provider: Literal["sandbox"] = "sandbox"
+    policy_dir: Path | None = Field(
+        default=None, description="extra folder searched for policy files before the shipped ones"
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
