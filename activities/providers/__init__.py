@@ -1,0 +1,1 @@
+"""The outside world behind small interfaces: SMS gateway, dialer, field agency, legal partner."""

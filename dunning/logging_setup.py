@@ -1,0 +1,61 @@
+"""structlog for everything: JSON in production, readable in a terminal.
+
+Standard-library loggers (Temporal's replay-safe `workflow.logger`, asyncpg) are
+routed through the same processors, so every line has one shape. Fields passed as
+`extra=` (case_id, workflow_id, stage) become top-level keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+_SHARED: list[structlog.types.Processor] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.stdlib.ExtraAdder(),
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+# Temporal's workflow logger adds these to every record; we bind our own instead.
+_TEMPORAL_NOISE = {"temporal_workflow", "temporal_activity"}
+
+
+def _drop_temporal_noise(
+    _logger: object, _name: str, event: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    for key in _TEMPORAL_NOISE:
+        event.pop(key, None)
+    return event
+
+
+def configure(log_format: str = "console", level: str = "INFO") -> None:
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if log_format == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=_SHARED,
+            processors=[
+                _drop_temporal_noise,
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())

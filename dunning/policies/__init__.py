@@ -1,0 +1,69 @@
+"""Policy files: TOML, validated into `schemas.policy.Policy`, found by name.
+
+Shipped policies live beside this module; `DUNNING_POLICY_DIR` adds a folder that
+is searched first, so a lender keeps its own policies outside the code.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from dunning.settings import get_settings
+from dunning.templates import available
+from schemas.policy import Policy
+
+SHIPPED = Path(__file__).parent
+
+
+class PolicyError(ValueError):
+    """A policy that cannot be found or is invalid; the message names file and field."""
+
+
+def search_path() -> list[Path]:
+    extra = get_settings().policy_dir
+    return [extra, SHIPPED] if extra is not None else [SHIPPED]
+
+
+def load_file(path: Path) -> Policy:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise PolicyError(f"{path}: {exc}") from exc
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise PolicyError(f"{path}: {problems}") from exc
+    _check_templates(path, policy)
+    return policy
+
+
+def _check_templates(path: Path, policy: Policy) -> None:
+    for language in ("en", "zh-CN"):
+        known = available(language)
+        for s, stage in enumerate(policy.stages):
+            for a, action in enumerate(stage.actions):
+                if action.template is not None and action.template not in known:
+                    raise PolicyError(
+                        f"{path}: stages.{s}.actions.{a}.template: no template "
+                        f"{action.template!r} for language {language}"
+                    )
+
+
+def load(ref: str) -> Policy:
+    """Load policy `NAME` or `NAME@VERSION`."""
+    name, _, version = ref.partition("@")
+    for folder in search_path():
+        path = folder / f"{name}.toml"
+        if path.is_file():
+            policy = load_file(path)
+            if version and int(version) != policy.version:
+                raise PolicyError(f"policy {name!r} is at version {policy.version}, not {version}")
+            return policy
+    raise PolicyError(f"no policy named {name!r}")

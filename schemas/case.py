@@ -1,0 +1,139 @@
+"""The case input: who owes what, as a backend service reports it.
+
+Personal data (name, phone numbers, address) is validated here and must never be
+echoed back: `hide_input_in_errors` keeps rejected values out of error messages.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal
+
+import phonenumbers
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from schemas.money import Amount, CurrencyCode, check_minor_units
+
+Language = Literal["en", "zh-CN"]
+Identifier = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+]
+
+STRICT = ConfigDict(
+    extra="forbid", str_strip_whitespace=True, hide_input_in_errors=True, frozen=True
+)
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("must be an IANA time zone such as Asia/Shanghai") from exc
+    return name
+
+
+def _check_country(code: str) -> str:
+    code = code.upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError("must be an ISO 3166-1 alpha-2 country code such as CN or US")
+    return code
+
+
+TimeZoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_check_timezone)]
+CountryCode = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_check_country)]
+
+
+class Borrower(BaseModel):
+    """The person who owes the debt."""
+
+    model_config = STRICT
+
+    id: Identifier
+    name: str = Field(min_length=1, max_length=200)
+    phones: list[str] = Field(
+        min_length=1,
+        max_length=10,
+        description="phone numbers, in international form or national form of `country`; "
+        "stored normalised to E.164; the first is the primary",
+    )
+    country: CountryCode | None = Field(
+        default=None, description="ISO 3166-1 alpha-2; lets phones be given in national form"
+    )
+    timezone: TimeZoneName = Field(description="IANA time zone of the borrower, e.g. Asia/Shanghai")
+    language: Language = "zh-CN"
+    address: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _normalise_phones(self) -> Borrower:
+        normalised: list[str] = []
+        for index, raw in enumerate(self.phones):
+            try:
+                parsed = phonenumbers.parse(raw, self.country)
+            except phonenumbers.NumberParseException as exc:
+                raise ValueError(f"phones[{index}]: not a phone number") from exc
+            if not phonenumbers.is_valid_number(parsed):
+                raise ValueError(f"phones[{index}]: not a valid phone number")
+            e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            if e164 in normalised:
+                raise ValueError(f"phones[{index}]: the same number appears twice")
+            normalised.append(e164)
+        object.__setattr__(self, "phones", normalised)
+        return self
+
+
+class Loan(BaseModel):
+    """The overdue loan; amounts are what is outstanding today, split by kind."""
+
+    model_config = STRICT
+
+    id: Identifier
+    currency: CurrencyCode
+    principal: Amount
+    interest: Amount = Decimal(0)
+    fees: Amount = Decimal(0)
+    penalty: Amount = Decimal(0)
+    due_date: date
+    days_past_due: int = Field(ge=1, le=3650)
+    product: str = Field(min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _check_amounts(self) -> Loan:
+        for field in ("principal", "interest", "fees", "penalty"):
+            try:
+                check_minor_units(getattr(self, field), self.currency)
+            except ValueError as exc:
+                raise ValueError(f"{field}: {exc}") from exc
+        if self.outstanding <= 0:
+            raise ValueError("outstanding balance must be above zero to open a case")
+        return self
+
+    @property
+    def outstanding(self) -> Decimal:
+        return self.principal + self.interest + self.fees + self.penalty
+
+
+class CaseInput(BaseModel):
+    """What a backend service sends to open a case (the JSON Schema of `dunning schema case`)."""
+
+    model_config = STRICT
+
+    borrower: Borrower
+    loan: Loan
+    policy: str = Field(
+        default="default",
+        min_length=1,
+        max_length=80,
+        pattern=r"^[a-z0-9][a-z0-9_-]*(@[0-9]+)?$",
+        description="escalation policy NAME or NAME@VERSION; pinned when the case opens",
+    )
+
+    @property
+    def case_id(self) -> str:
+        return case_id_for(self.loan.id)
+
+
+def case_id_for(loan_id: str) -> str:
+    """The case id, which is also the Temporal workflow id: one case per loan."""
+    return f"case-{loan_id}"

@@ -1,0 +1,116 @@
+"""Escalation policy: stages by days past due, each with its channel cadence.
+
+A policy is data (a TOML file) and is pinned into a case when it opens, so a
+published change never alters an open case silently.
+"""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Channel = Literal["sms", "call", "field_visit", "legal_handoff"]
+CONTACT_CHANNELS: frozenset[str] = frozenset({"sms", "call"})
+
+FROZEN = ConfigDict(extra="forbid", frozen=True)
+
+
+class ContactWindow(BaseModel):
+    """Hours of the borrower's local day in which contact may happen; [start, end)."""
+
+    model_config = FROZEN
+
+    start: time
+    end: time
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ContactWindow:
+        if self.start >= self.end:
+            raise ValueError("contact_window: start must be before end")
+        return self
+
+
+class ActionSpec(BaseModel):
+    """One channel's cadence inside a stage.
+
+    Days count from the stage's start. `every_days` repeats from `start_day`;
+    `at_days` lists exact days; neither means once, on `start_day`.
+    """
+
+    model_config = FROZEN
+
+    channel: Channel
+    template: str | None = Field(default=None, pattern=r"^[a-z0-9_]+$")
+    every_days: int | None = Field(default=None, ge=1, le=365)
+    at_days: tuple[int, ...] | None = Field(default=None, min_length=1)
+    start_day: int = Field(default=0, ge=0, le=3650)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> ActionSpec:
+        if self.every_days is not None and self.at_days is not None:
+            raise ValueError("give either every_days or at_days, not both")
+        if self.at_days is not None:
+            if any(day < 0 for day in self.at_days):
+                raise ValueError("at_days: days must be zero or more")
+            if list(self.at_days) != sorted(set(self.at_days)):
+                raise ValueError("at_days: days must be increasing and distinct")
+        if self.channel == "sms" and self.template is None:
+            raise ValueError("an sms action needs a template")
+        if self.channel in ("field_visit", "legal_handoff") and self.every_days is not None:
+            raise ValueError(f"{self.channel} happens once: every_days is not allowed")
+        return self
+
+    def occurrence_day(self, index: int) -> int | None:
+        """Day (from stage start) of the `index`-th occurrence, or None when there is none."""
+        if self.at_days is not None:
+            return self.at_days[index] if index < len(self.at_days) else None
+        if self.every_days is not None:
+            return self.start_day + index * self.every_days
+        return self.start_day if index == 0 else None
+
+
+class Stage(BaseModel):
+    model_config = FROZEN
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)
+    from_dpd: int = Field(ge=0, le=3650, description="days past due at which the stage starts")
+    actions: tuple[ActionSpec, ...] = ()
+
+
+class Policy(BaseModel):
+    """A named, versioned escalation policy."""
+
+    model_config = FROZEN
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=60)
+    version: int = Field(ge=1)
+    description: str = ""
+    day_length: timedelta = Field(
+        default=timedelta(days=1),
+        gt=timedelta(0),
+        description="length of a policy 'day'; shorter only in accelerated demo policies",
+    )
+    contact_window: ContactWindow | None = Field(
+        default=None, description="borrower-local hours for contact; None means any time"
+    )
+    stages: tuple[Stage, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _stages_coherent(self) -> Policy:
+        names = [stage.name for stage in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError("stages: names must be unique")
+        thresholds = [stage.from_dpd for stage in self.stages]
+        if thresholds != sorted(set(thresholds)):
+            raise ValueError("stages: from_dpd must be strictly increasing")
+        for index, stage in enumerate(self.stages):
+            has_handoff = any(a.channel == "legal_handoff" for a in stage.actions)
+            if has_handoff and index != len(self.stages) - 1:
+                raise ValueError(f"stages[{index}]: legal_handoff belongs in the last stage only")
+        return self
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"

@@ -1,0 +1,52 @@
+"""Test data: valid case inputs and policies, varied by keyword."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from dunning.policies import load
+from schemas.case import CaseInput
+from schemas.policy import Policy
+
+
+def case_payload(loan_id: str = "L-1001", **overrides: Any) -> dict[str, Any]:
+    borrower = {
+        "id": f"B-{loan_id}",
+        "name": "Wang Xiaoming",
+        "phones": ["+86 138 0013 8000", "+86 139 1234 5678"],
+        "timezone": "Asia/Shanghai",
+        "language": "zh-CN",
+        "address": "No. 1 Century Avenue, Pudong, Shanghai",
+    }
+    loan = {
+        "id": loan_id,
+        "currency": "CNY",
+        "principal": "1000.00",
+        "interest": "50.00",
+        "fees": "20.00",
+        "due_date": "2026-10-01",
+        "days_past_due": 1,
+        "product": "consumer-instalment",
+    }
+    borrower.update(overrides.pop("borrower", {}))
+    loan.update(overrides.pop("loan", {}))
+    return {"borrower": borrower, "loan": loan, **overrides}
+
+
+def case_input(loan_id: str = "L-1001", **overrides: Any) -> CaseInput:
+    return CaseInput.model_validate(case_payload(loan_id, **overrides))
+
+
+def policy(name: str = "default") -> Policy:
+    return load(name)
+
+
+def fast_policy(day: timedelta = timedelta(seconds=1)) -> Policy:
+    """The demo policy's shape with a shorter day, for real-time tests."""
+    return load("demo").model_copy(update={"day_length": day})
+
+
+TOTAL = Decimal("1070.00")
+DUE = date(2026, 10, 1)

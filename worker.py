@@ -1,0 +1,75 @@
+"""The worker: runs `LoanCollection` workflows and their activities.
+
+`python worker.py` or `dunning worker`. Scale out by running more of them on the
+same task queue; Temporal spreads the cases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.audit import AuditActivities
+from activities.outbound import OutboundActivities
+from activities.providers.sandbox import SandboxProvider
+from dunning.logging_setup import configure
+from dunning.settings import Settings, get_settings
+from dunning.temporal_client import connect
+from workflows.loan_collection import LoanCollection
+
+log = structlog.get_logger("dunning.worker")
+
+
+def build_worker(client: Client, pool: asyncpg.Pool, task_queue: str) -> Worker:
+    provider = SandboxProvider(pool)
+    outbound = OutboundActivities(sms=provider, dialer=provider, field=provider, legal=provider)
+    audit = AuditActivities(pool)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[LoanCollection],
+        activities=[*outbound.all(), audit.append_audit],
+    )
+
+
+@asynccontextmanager
+async def running_worker(settings: Settings, client: Client | None = None) -> AsyncIterator[Worker]:
+    """A worker running in this process until the block exits (used by the demo and tests)."""
+    client = client or await connect(settings)
+    async with asyncpg.create_pool(settings.database_url, min_size=1, max_size=10) as pool:
+        worker = build_worker(client, pool, settings.task_queue)
+        async with worker:
+            yield worker
+
+
+async def serve(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with running_worker(settings):
+        log.info(
+            "worker running",
+            temporal=settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            task_queue=settings.task_queue,
+        )
+        await stop.wait()
+    log.info("worker stopped")
+
+
+def main() -> None:
+    settings = get_settings()
+    configure(settings.log_format, settings.log_level)
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""`decide(state, now) -> Decision`: what the case should do next. Pure.
+
+Everything is scheduled on the case's *active* clock (time since opening, less
+pauses), so a pause delays the cadence and the escalation alike, and the same
+events always produce the same decisions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from schemas.events import CaseClosed, Event, StageEntered
+from schemas.policy import ActionSpec, Channel
+from workflows.contact_window import next_opening
+from workflows.state import CaseState
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A side effect to run as an activity; its result becomes an event."""
+
+    channel: Channel
+    stage: str
+    action_index: int
+    occurrence: int
+    template: str | None
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Exactly one of: events to apply now, an effect to run now, or a time to wake up."""
+
+    events: list[Event] = field(default_factory=list)
+    effect: Effect | None = None
+    wake_at: datetime | None = None
+    next_what: str | None = None
+
+
+@dataclass(frozen=True)
+class _Due:
+    offset: timedelta
+    action_index: int
+    action: ActionSpec
+    occurrence: int
+
+
+def decide(state: CaseState, now: datetime) -> Decision:
+    if state.is_closed:
+        return Decision()
+    if state.balance.total <= 0:
+        return Decision(events=[CaseClosed(at=now, reason="paid")])
+    if state.handed_to_legal:
+        return Decision(events=[CaseClosed(at=now, reason="transferred_to_legal")])
+    if state.paused is not None:
+        return Decision(next_what="resume (paused)")
+
+    active = state.active_elapsed(now)
+    due = _next_action(state)
+    stage_index, stage_offset = _next_stage(state)
+
+    if due is not None and (stage_offset is None or due.offset < stage_offset):
+        at = now + (due.offset - active) if due.offset > active else now
+        window = state.policy.contact_window
+        if window is not None and due.action.channel != "legal_handoff":
+            at = next_opening(at, window, state.case.borrower.timezone)
+        what = f"{due.action.channel} ({state.policy.stages[state.stage_index].name})"
+        if at > now:
+            return Decision(wake_at=at, next_what=what)
+        return Decision(effect=_effect(state, due), next_what=what)
+
+    if stage_offset is not None and stage_index is not None:
+        if stage_offset > active:
+            name = state.policy.stages[stage_index].name
+            return Decision(wake_at=now + (stage_offset - active), next_what=f"enter {name}")
+        return Decision(events=[_enter(state, now, active)])
+
+    return Decision(next_what="nothing scheduled")
+
+
+def _next_action(state: CaseState) -> _Due | None:
+    """The earliest pending occurrence of the current stage's actions."""
+    stage = state.stage
+    if stage is None:
+        return None
+    best: _Due | None = None
+    for index, action in enumerate(stage.actions):
+        occurrence = state.done.get(index, 0)
+        day = action.occurrence_day(occurrence)
+        if day is None:
+            continue
+        offset = state.stage_offset + day * state.policy.day_length
+        if best is None or offset < best.offset:
+            best = _Due(offset, index, action, occurrence)
+    if best is None:
+        return None
+    _, stage_end = _next_stage(state)
+    if stage_end is not None and best.offset >= stage_end:
+        return None
+    return best
+
+
+def _next_stage(state: CaseState) -> tuple[int | None, timedelta | None]:
+    following = state.stage_index + 1
+    if following >= len(state.policy.stages):
+        return None, None
+    return following, state.stage_start_offset(following)
+
+
+def _enter(state: CaseState, now: datetime, active: timedelta) -> StageEntered:
+    """Enter the furthest stage already reached; stages jumped over are named, not run."""
+    target = state.stage_index + 1
+    while target + 1 < len(state.policy.stages) and state.stage_start_offset(target + 1) <= active:
+        target += 1
+    skipped = tuple(s.name for s in state.policy.stages[state.stage_index + 1 : target])
+    if state.stage_index == -1:
+        skipped = ()  # opening late is not skipping: earlier stages never applied
+    return StageEntered(
+        at=now,
+        stage=state.policy.stages[target].name,
+        stage_index=target,
+        days_past_due=state.days_past_due(now),
+        active_offset=state.stage_start_offset(target),
+        skipped=skipped,
+    )
+
+
+def _effect(state: CaseState, due: _Due) -> Effect:
+    stage = state.policy.stages[state.stage_index]
+    return Effect(
+        channel=due.action.channel,
+        stage=stage.name,
+        action_index=due.action_index,
+        occurrence=due.occurrence,
+        template=due.action.template,
+        # The sequence number the case had reached when the attempt was decided: unique
+        # per case (every effect is followed by its event) and stable across retries.
+        idempotency_key=f"{state.case_id}:{state.seq + 1}",
+    )
