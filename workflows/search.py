@@ -13,6 +13,8 @@ STAGE = SearchAttributeKey.for_keyword("DunningStage")
 CASE_STATE = SearchAttributeKey.for_keyword("DunningCaseState")
 POLICY = SearchAttributeKey.for_keyword("DunningPolicy")
 DAYS_PAST_DUE = SearchAttributeKey.for_int("DunningDaysPastDue")
+# Every custom key: the local stack registers these when it starts Temporal.
+ALL_KEYS: tuple[SearchAttributeKey[Any], ...] = (STAGE, CASE_STATE, POLICY, DAYS_PAST_DUE)
 
 
 def case_state_name(state: CaseState) -> CaseStateName:
