@@ -12,9 +12,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
+import phonenumbers
 import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.audit import AuditActivities
 from activities.outbound import OutboundActivities
@@ -27,7 +29,30 @@ from workflows.loan_collection import LoanCollection
 log = structlog.get_logger("dunning.worker")
 
 
-def build_worker(client: Client, pool: asyncpg.Pool, task_queue: str) -> Worker:
+# Libraries the schemas call while validating a workflow's input inside the sandbox.
+# They load data lazily (phonenumbers' per-region metadata behind a threading lock,
+# babel's locale files): re-imported per sandbox, two workflows can block each other
+# on that lock and trip the deadlock detector. Passed through, they load once.
+PASSTHROUGH = ("phonenumbers", "babel", "pydantic", "pydantic_core")
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox every worker and replayer uses."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+    )
+
+
+def preload_reference_data() -> None:
+    """Load phone metadata up front, outside any workflow, so no workflow task pays for it."""
+    phonenumbers.PhoneMetadata.load_all()
+
+
+def build_worker(
+    client: Client, pool: asyncpg.Pool, task_queue: str, settings: Settings | None = None
+) -> Worker:
+    settings = settings or get_settings()
+    preload_reference_data()
     provider = SandboxProvider(pool)
     outbound = OutboundActivities(sms=provider, dialer=provider, field=provider, legal=provider)
     audit = AuditActivities(pool)
@@ -35,7 +60,10 @@ def build_worker(client: Client, pool: asyncpg.Pool, task_queue: str) -> Worker:
         client,
         task_queue=task_queue,
         workflows=[LoanCollection],
+        workflow_runner=workflow_runner(),
         activities=[*outbound.all(), audit.append_audit],
+        max_concurrent_workflow_tasks=settings.workflow_task_slots,
+        max_concurrent_activities=settings.activity_slots,
     )
 
 
@@ -44,7 +72,7 @@ async def running_worker(settings: Settings, client: Client | None = None) -> As
     """A worker running in this process until the block exits (used by the demo and tests)."""
     client = client or await connect(settings)
     async with asyncpg.create_pool(settings.database_url, min_size=1, max_size=10) as pool:
-        worker = build_worker(client, pool, settings.task_queue)
+        worker = build_worker(client, pool, settings.task_queue, settings)
         async with worker:
             yield worker
 

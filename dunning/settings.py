@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     temporal_ui_port: int = EMBEDDED_TEMPORAL_UI_PORT
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
+    workflow_task_slots: int = Field(
+        default=4,
+        ge=2,
+        description="workflow tasks a worker runs at once; workflow code holds the GIL, so "
+        "more slots than a few per core only make each task slower (and trip Temporal's "
+        "2-second deadlock detector under load) without adding throughput",
+    )
+    activity_slots: int = Field(default=100, ge=1, description="activities a worker runs at once")
     provider: Literal["sandbox"] = "sandbox"
     policy_dir: Path | None = Field(
         default=None, description="extra folder searched for policy files before the shipped ones"

@@ -9,15 +9,21 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from babel.numbers import get_currency_precision, is_currency
+from babel.numbers import get_currency_precision, list_currencies
 from pydantic import AfterValidator, Field
 
 MAX_AMOUNT = Decimal("1000000000000")  # 10^12 in any currency is not a consumer loan
 
+# Read once at import: Babel loads its data files lazily, and file access is not
+# allowed (nor deterministic) inside a workflow, where inputs are validated again.
+MINOR_UNITS: dict[str, int] = {
+    code: int(get_currency_precision(code)) for code in list_currencies()
+}
+
 
 def _check_currency(code: str) -> str:
     code = code.strip().upper()
-    if len(code) != 3 or not code.isalpha() or not is_currency(code):
+    if len(code) != 3 or not code.isalpha() or code not in MINOR_UNITS:
         raise ValueError("must be an ISO 4217 currency code such as CNY or USD")
     return code
 
@@ -36,7 +42,7 @@ PositiveAmount = Annotated[
 
 def minor_units(currency: str) -> int:
     """Digits after the decimal point that the currency allows (2 for CNY, 0 for JPY)."""
-    return int(get_currency_precision(currency))
+    return MINOR_UNITS[currency]
 
 
 def check_minor_units(amount: Decimal, currency: str) -> None:

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from schemas.activity_io import ProviderReceipt
-from schemas.events import CaseOpened, Event
 from schemas.case import CaseInput
+from schemas.events import CaseOpened, Event
 from schemas.policy import Policy
 from workflows.decide import decide
 from workflows.effects import event_for

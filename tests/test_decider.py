@@ -98,7 +98,11 @@ def test_pause_stops_contact_and_shifts_escalation() -> None:
     def resume(state: CaseState, now: datetime) -> list[Event]:
         return [
             CollectionResumed(
-                at=now, actor="operator:op1", reason="done", operator="op1", paused_for=now - pause_at
+                at=now,
+                actor="operator:op1",
+                reason="done",
+                operator="op1",
+                paused_for=now - pause_at,
             )
         ]
 

@@ -34,13 +34,15 @@ with workflow.unsafe.imports_passed_through():
 
 # Providers and the audit store are retried until they answer: a case never skips a
 # step because a dependency was down; idempotency keys make the retries harmless.
+# The timeouts are short because they are also how long an attempt that died with its
+# worker (SIGKILL, lost host) waits before another worker takes it over.
 PROVIDER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
 )
-PROVIDER_TIMEOUT = timedelta(seconds=30)
-AUDIT_TIMEOUT = timedelta(seconds=30)
+PROVIDER_TIMEOUT = timedelta(seconds=10)
+AUDIT_TIMEOUT = timedelta(seconds=10)
 
 
 @workflow.defn(name="LoanCollection")

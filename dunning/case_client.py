@@ -1,0 +1,109 @@
+"""Talking to cases from outside: status, listing, and the skeleton's signals.
+
+Shared by the CLI, the demo and tests, so every caller gets the same checks: an
+unknown or closed case is a clear error, never a silent no-op.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+from schemas.case import case_id_for
+from schemas.commands import Pause, Payment, Resume
+from schemas.status import CaseStatus
+from workflows.loan_collection import LoanCollection
+
+
+class CaseError(LookupError):
+    pass
+
+
+class CaseNotFound(CaseError):
+    def __init__(self, case_id: str) -> None:
+        super().__init__(f"no case {case_id!r}")
+
+
+class CaseClosed(CaseError):
+    def __init__(self, case_id: str) -> None:
+        super().__init__(f"case {case_id!r} is closed")
+
+
+def normalise_case_id(value: str) -> str:
+    """Accept `case-L1` or the bare loan id `L1`."""
+    return value if value.startswith("case-") else case_id_for(value)
+
+
+async def _handle(client: Client, case_id: str, *, must_be_open: bool) -> WorkflowHandle:  # type: ignore[type-arg]
+    handle = client.get_workflow_handle(case_id)
+    try:
+        described = await handle.describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise CaseNotFound(case_id) from exc
+        raise
+    if must_be_open and described.status != WorkflowExecutionStatus.RUNNING:
+        raise CaseClosed(case_id)
+    return handle
+
+
+async def status(client: Client, case_id: str) -> CaseStatus:
+    handle = await _handle(client, case_id, must_be_open=False)
+    return await handle.query(LoanCollection.status)
+
+
+async def pay(client: Client, case_id: str, payment: Payment) -> None:
+    handle = await _handle(client, case_id, must_be_open=True)
+    await handle.signal(LoanCollection.payment, payment)
+
+
+async def pause(client: Client, case_id: str, command: Pause) -> None:
+    handle = await _handle(client, case_id, must_be_open=True)
+    await handle.signal(LoanCollection.pause, command)
+
+
+async def resume(client: Client, case_id: str, command: Resume) -> None:
+    handle = await _handle(client, case_id, must_be_open=True)
+    await handle.signal(LoanCollection.resume, command)
+
+
+@dataclass(frozen=True)
+class CaseListing:
+    case_id: str
+    stage: str
+    state: str
+    policy: str
+    days_past_due: int | None
+
+
+async def list_cases(
+    client: Client, stage: str | None = None, limit: int = 1000
+) -> list[CaseListing]:
+    """Cases by their search attributes (no personal data there), newest first."""
+    query = 'WorkflowType = "LoanCollection"'
+    if stage is not None:
+        if not stage.replace("_", "").isalnum():
+            raise ValueError("stage: letters, digits and _ only")
+        query += f' AND DunningStage = "{stage}"'
+    listings: dict[str, CaseListing] = {}
+    async for execution in client.list_workflows(query, limit=limit):
+        if execution.id in listings:
+            continue  # an older run of a continued-as-new case
+        attrs = execution.typed_search_attributes
+        values = {pair.key.name: pair.value for pair in attrs}
+        listings[execution.id] = CaseListing(
+            case_id=execution.id,
+            stage=str(values.get("DunningStage", "-")),
+            state=str(values.get("DunningCaseState", "-")),
+            policy=str(values.get("DunningPolicy", "-")),
+            days_past_due=int(values["DunningDaysPastDue"])
+            if "DunningDaysPastDue" in values
+            else None,  # type: ignore[call-overload]
+        )
+    return list(listings.values())
+
+
+def _int_or_none(value: object) -> int | None:
+    return int(value) if isinstance(value, int | float | str) else None

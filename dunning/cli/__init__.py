@@ -1,0 +1,1 @@
+"""The `dunning` command line (typer)."""

@@ -1,0 +1,39 @@
+"""What every command shares: settings, async entry, clear failures."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from dunning.logging_setup import configure
+from dunning.settings import Settings, get_settings
+
+T = TypeVar("T")
+console = Console()
+errors = Console(stderr=True)
+
+
+def settings() -> Settings:
+    current = get_settings()
+    configure(current.log_format, current.log_level)
+    return current
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def field_errors(exc: ValidationError) -> str:
+    from starter import describe_errors
+
+    return describe_errors(exc)

@@ -1,0 +1,225 @@
+"""`dunning`: run the engine, open and inspect cases, act on them."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from dunning import case_client
+from dunning.cli.common import console, fail, field_errors, run, settings
+from dunning.cli.db import db_app
+from dunning.cli.dev import dev_app
+from dunning.temporal_client import connect
+from schemas.case import CaseInput
+from schemas.commands import Pause, Payment, Resume
+
+app = typer.Typer(
+    name="dunning",
+    help="Dunning: an event-sourced collections engine on Temporal.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold personal data
+)
+app.add_typer(dev_app, name="dev")
+app.add_typer(db_app, name="db")
+schema_app = typer.Typer(help="JSON Schemas for callers in any language.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+
+
+@schema_app.command("case")
+def schema_case() -> None:
+    """Print the JSON Schema of a case input (what `dunning open` and the starter accept)."""
+    print(json.dumps(CaseInput.model_json_schema(), indent=2, ensure_ascii=False))
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker (workflows and activities) until Ctrl-C."""
+    import worker as worker_module
+
+    worker_module.main()
+
+
+@app.command("open")
+def open_cases(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="cases as .json or .csv"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON result per row"),
+) -> None:
+    """Open cases from a JSON or CSV file; report each row: opened, already open, or invalid."""
+    import starter
+
+    current = settings()
+    try:
+        rows = starter.read_rows(file)
+    except (ValueError, OSError) as exc:
+        fail(f"{file}: {exc}")
+
+    async def go() -> list[starter.RowResult]:
+        client = await connect(current)
+        with Progress(
+            TextColumn("opening cases"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=console,
+            disable=as_json,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("open", total=len(rows))
+            return await starter.open_cases(
+                client, current, rows, on_result=lambda _: progress.advance(task)
+            )
+
+    results = run(go())
+    if as_json:
+        for r in results:
+            print(
+                json.dumps(
+                    {"row": r.row, "loan_id": r.loan_id, "outcome": r.outcome, "detail": r.detail}
+                )
+            )
+    else:
+        table = Table(title=f"{file.name}: {len(results)} rows")
+        for column in ("row", "loan", "outcome", "detail"):
+            table.add_column(column)
+        style = {"opened": "green", "invalid": "red"}
+        for r in results:
+            table.add_row(
+                str(r.row),
+                r.loan_id or "-",
+                f"[{style.get(r.outcome, 'yellow')}]{r.outcome}[/]",
+                r.detail,
+            )
+        console.print(table)
+        counts = {
+            o: sum(1 for r in results if r.outcome == o)
+            for o in ("opened", "already_open", "already_closed", "invalid")
+        }
+        console.print(", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
+    if any(r.outcome == "invalid" for r in results):
+        raise typer.Exit(2)
+
+
+@app.command()
+def status(
+    case: str = typer.Argument(..., help="case id (case-<loan id>) or loan id"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show a case: stage, balance, pause, next action, counters, last events."""
+    from dunning.cli.render import status_panel
+
+    current = settings()
+    case_id = case_client.normalise_case_id(case)
+
+    async def go() -> object:
+        return await case_client.status(await connect(current), case_id)
+
+    try:
+        result = run(go())
+    except case_client.CaseError as exc:
+        fail(str(exc))
+    if as_json:
+        print(result.model_dump_json(indent=2))  # type: ignore[attr-defined]
+    else:
+        console.print(status_panel(result))  # type: ignore[arg-type]
+
+
+@app.command()
+def cases(
+    stage: str | None = typer.Option(None, help="only cases in this stage"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List cases through their search attributes."""
+    current = settings()
+
+    async def go() -> list[case_client.CaseListing]:
+        return await case_client.list_cases(await connect(current), stage)
+
+    try:
+        listings = run(go())
+    except ValueError as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps([vars(item) for item in listings], indent=2))
+        return
+    table = Table(title=f"{len(listings)} cases" + (f" in {stage}" if stage else ""))
+    for column in ("case", "state", "stage", "dpd", "policy"):
+        table.add_column(column)
+    for item in listings:
+        table.add_row(
+            item.case_id, item.state, item.stage, str(item.days_past_due or "-"), item.policy
+        )
+    console.print(table)
+
+
+def _signal(case: str, send: str, command: object) -> None:
+    current = settings()
+    case_id = case_client.normalise_case_id(case)
+    sender = getattr(case_client, send)
+
+    async def go() -> None:
+        await sender(await connect(current), case_id, command)
+
+    try:
+        run(go())
+    except case_client.CaseError as exc:
+        fail(str(exc))
+    console.print(f"{send} sent to {case_id}")
+
+
+@app.command()
+def pause(
+    case: str,
+    reason: str = typer.Option(..., help="why collection stops"),
+    operator: str = typer.Option(..., help="operator id"),
+) -> None:
+    """Stop all contact on a case until it is resumed."""
+    try:
+        command = Pause(reason=reason, operator=operator)
+    except ValidationError as exc:
+        fail(field_errors(exc), 2)
+    _signal(case, "pause", command)
+
+
+@app.command()
+def resume(
+    case: str,
+    reason: str = typer.Option(..., help="why collection restarts"),
+    operator: str = typer.Option(..., help="operator id"),
+) -> None:
+    """Restart contact on a paused case."""
+    try:
+        command = Resume(reason=reason, operator=operator)
+    except ValidationError as exc:
+        fail(field_errors(exc), 2)
+    _signal(case, "resume", command)
+
+
+@app.command()
+def pay(
+    case: str,
+    amount: str = typer.Argument(..., help="amount in the loan's currency, e.g. 100.00"),
+    reference: str = typer.Option(..., help="payment reference; the same reference counts once"),
+) -> None:
+    """Report a payment (partial or full)."""
+    try:
+        value = Decimal(amount)
+        command = Payment(amount=value, reference=reference, source="cli")
+    except InvalidOperation:
+        fail("amount: not a number", 2)
+    except ValidationError as exc:
+        fail(field_errors(exc), 2)
+    _signal(case, "pay", command)
+
+
+def _register_demo() -> None:
+    from dunning.cli.demo import demo
+
+    app.command()(demo)
+
+
+_register_demo()

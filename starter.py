@@ -1,0 +1,216 @@
+"""Open cases for backend services: one, or a batch from JSON or CSV.
+
+Each row is validated before anything is started: an invalid row starts nothing
+and is reported with the field and the problem; a loan that already has a case
+is reported as such and left alone. `python starter.py FILE` or `dunning open FILE`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import re
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from dunning.policies import PolicyError, load
+from dunning.settings import Settings
+from schemas.case import CaseInput
+from workflows.inputs import LoanCollectionInput
+from workflows.loan_collection import LoanCollection
+from workflows.search import CASE_STATE, DAYS_PAST_DUE, POLICY, STAGE
+
+Outcome = Literal["opened", "already_open", "already_closed", "invalid"]
+MAX_CONCURRENT_STARTS = 32
+
+
+@dataclass(frozen=True)
+class RowResult:
+    row: int
+    loan_id: str | None
+    outcome: Outcome
+    detail: str = ""
+
+    @property
+    def case_id(self) -> str | None:
+        return f"case-{self.loan_id}" if self.loan_id else None
+
+
+_INNER_FIELD = re.compile(r"(?P<field>[a-z_]+(?:\[\d+\])?): ")
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """`field.path: problem; ...`, with no input values echoed (they may be personal data)."""
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False):
+        field = ".".join(str(p) for p in err["loc"]) or "(row)"
+        message = err["msg"].removeprefix("Value error, ")
+        # Cross-field validators name their field in the message: fold it into the path.
+        inner = _INNER_FIELD.match(message)
+        if inner:
+            field = f"{field}.{inner['field']}" if field != "(row)" else inner["field"]
+            message = message[inner.end() :]
+        parts.append(f"{field}: {message}")
+    return "; ".join(parts)
+
+
+# --- reading files -------------------------------------------------------------------
+
+CSV_BORROWER = {
+    "borrower_id": "id",
+    "borrower_name": "name",
+    "phones": "phones",
+    "country": "country",
+    "timezone": "timezone",
+    "language": "language",
+    "address": "address",
+}
+CSV_LOAN = {
+    "loan_id": "id",
+    "currency": "currency",
+    "principal": "principal",
+    "interest": "interest",
+    "fees": "fees",
+    "penalty": "penalty",
+    "due_date": "due_date",
+    "days_past_due": "days_past_due",
+    "product": "product",
+}
+
+
+def _csv_row(row: dict[str, str | None]) -> dict[str, Any]:
+    """A flat CSV row to the nested case shape; `phones` are separated by `;` or `|`."""
+    borrower: dict[str, Any] = {}
+    loan: dict[str, Any] = {}
+    case: dict[str, Any] = {"borrower": borrower, "loan": loan}
+    for column, value in row.items():
+        if column is None:
+            raise ValueError("row has more cells than the header")
+        if value is None or value == "":
+            continue
+        column = column.strip()
+        if column in CSV_BORROWER:
+            key = CSV_BORROWER[column]
+            borrower[key] = (
+                [p for p in value.replace("|", ";").split(";") if p.strip()]
+                if key == "phones"
+                else value
+            )
+        elif column in CSV_LOAN:
+            loan[CSV_LOAN[column]] = value
+        elif column == "policy":
+            case["policy"] = value
+        else:
+            case[column] = value  # rejected by validation as an unknown field
+    return case
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a .json (one object or a list) or .csv file, not yet validated."""
+    text = path.read_text(encoding="utf-8-sig")
+    if path.suffix.lower() == ".csv":
+        return [_csv_row(row) for row in csv.DictReader(io.StringIO(text))]
+    data = json.loads(text)
+    if isinstance(data, dict):
+        return [data]
+    if isinstance(data, list):
+        return data
+    raise ValueError("a JSON file must hold one case object or a list of them")
+
+
+# --- opening ---------------------------------------------------------------------------
+
+
+def workflow_input(case: CaseInput) -> LoanCollectionInput:
+    return LoanCollectionInput(case=case, policy=load(case.policy))
+
+
+async def open_case(client: Client, settings: Settings, row: int, raw: Any) -> RowResult:
+    if isinstance(raw, CaseInput):
+        raw = raw.model_dump(mode="json")
+    loan_id = _loan_id(raw)
+    if not isinstance(raw, dict):
+        return RowResult(row, None, "invalid", "(row): must be an object")
+    try:
+        case = CaseInput.model_validate(raw)
+        params = workflow_input(case)
+    except ValidationError as exc:
+        return RowResult(row, loan_id, "invalid", describe_errors(exc))
+    except PolicyError as exc:
+        return RowResult(row, loan_id, "invalid", f"policy: {exc}")
+    try:
+        await client.start_workflow(
+            LoanCollection.run,
+            params,
+            id=case.case_id,
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(STAGE, "opening"),
+                    SearchAttributePair(CASE_STATE, "open"),
+                    SearchAttributePair(POLICY, params.policy.ref),
+                    SearchAttributePair(DAYS_PAST_DUE, case.loan.days_past_due),
+                ]
+            ),
+            static_summary=f"loan {case.loan.id} ({params.policy.ref})",
+        )
+    except WorkflowAlreadyStartedError:
+        described = await client.get_workflow_handle(case.case_id).describe()
+        running = described.status == WorkflowExecutionStatus.RUNNING
+        return RowResult(
+            row,
+            case.loan.id,
+            "already_open" if running else "already_closed",
+            "a case for this loan is already open"
+            if running
+            else "a case for this loan exists and is closed",
+        )
+    return RowResult(row, case.loan.id, "opened", case.case_id)
+
+
+def _loan_id(raw: Any) -> str | None:
+    if isinstance(raw, dict) and isinstance(raw.get("loan"), dict):
+        value = raw["loan"].get("id")
+        return value if isinstance(value, str) and len(value) <= 64 else None
+    return None
+
+
+async def open_cases(
+    client: Client,
+    settings: Settings,
+    rows: Iterable[Any],
+    on_result: Callable[[RowResult], None] | None = None,
+) -> list[RowResult]:
+    """Open every row, a bounded number at a time; results in row order."""
+    gate = asyncio.Semaphore(MAX_CONCURRENT_STARTS)
+
+    async def one(index: int, raw: Any) -> RowResult:
+        async with gate:
+            result = await open_case(client, settings, index, raw)
+        if on_result is not None:
+            on_result(result)
+        return result
+
+    return list(await asyncio.gather(*(one(i, raw) for i, raw in enumerate(rows, start=1))))
+
+
+def main() -> None:
+    from dunning.cli.main import app
+
+    sys.argv = [sys.argv[0], "open", *sys.argv[1:]]
+    app()
+
+
+if __name__ == "__main__":
+    main()

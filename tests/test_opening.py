@@ -1,0 +1,159 @@
+"""Opening cases: once per loan, and never from invalid input (dev server, real time)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
+
+import starter
+from dunning.settings import Settings
+from tests.factories import case_payload
+from workflows.loan_collection import LoanCollection
+
+DUNNING = str(Path(sys.executable).parent / "dunning")
+
+
+def _loan_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DUNNING_TEMPORAL_ADDRESS": settings.temporal_address,
+        "DUNNING_DATABASE_URL": settings.database_url,
+        "DUNNING_STATE_DIR": str(settings.state_dir),
+        "DUNNING_TEMPORAL_UI_PORT": str(settings.temporal_ui_port),
+        "DUNNING_TASK_QUEUE": settings.task_queue,
+        "COLUMNS": "200",
+    }
+
+
+async def _exists(client: Client, case_id: str) -> bool:
+    try:
+        await client.get_workflow_handle(case_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+async def test_opening_the_same_loan_twice_reports_already_open(
+    dev_client: Client, dev_worker: Worker, stack_settings: Settings, task_queue: str
+) -> None:
+    settings = stack_settings.model_copy(update={"task_queue": task_queue})
+    payload = case_payload(_loan_id("L-twice"))
+
+    first = await starter.open_case(dev_client, settings, 1, payload)
+    second = await starter.open_case(dev_client, settings, 2, payload)
+
+    assert first.outcome == "opened"
+    assert second.outcome == "already_open"
+    handle = dev_client.get_workflow_handle(first.case_id or "")
+    described = await handle.describe()
+    # One execution only: the second start did not create a run.
+    assert described.run_id == described.raw_description.workflow_execution_info.first_run_id
+    status = await handle.query(LoanCollection.status)
+    assert status.events >= 1
+    await handle.terminate("test over")
+
+
+def _broken(loan_id: str, case: str) -> dict[str, Any]:
+    payloads: dict[str, dict[str, Any]] = {
+        "bad phone": case_payload(loan_id, borrower={"phones": ["+86 12"]}),
+        "unknown time zone": case_payload(loan_id, borrower={"timezone": "Mars/Olympus"}),
+        "negative amount": case_payload(loan_id, loan={"principal": "-5.00"}),
+        "unknown currency": case_payload(loan_id, loan={"currency": "XYZ"}),
+        "missing field": case_payload(loan_id),
+    }
+    payload = payloads[case]
+    if case == "missing field":
+        del payload["loan"]["due_date"]
+    return payload
+
+
+INVALID = [
+    ("bad phone", "borrower.phones[0]", "not a valid phone number"),
+    ("unknown time zone", "borrower.timezone", "IANA time zone"),
+    ("negative amount", "loan.principal", "greater than or equal to 0"),
+    ("unknown currency", "loan.currency", "ISO 4217"),
+    ("missing field", "loan.due_date", "Field required"),
+]
+
+
+@pytest.mark.parametrize(("case", "field", "problem"), INVALID)
+async def test_invalid_case_is_rejected_with_field_and_problem_and_starts_nothing(
+    dev_client: Client, stack_settings: Settings, case: str, field: str, problem: str
+) -> None:
+    loan_id = _loan_id("L-bad")
+    result = await starter.open_case(dev_client, stack_settings, 1, _broken(loan_id, case))
+
+    assert result.outcome == "invalid"
+    assert result.detail.startswith(f"{field}: "), result.detail
+    assert problem in result.detail
+    assert not await _exists(dev_client, f"case-{loan_id}")
+
+
+def test_cli_opens_a_csv_and_reports_each_row(
+    stack_settings: Settings, tmp_path: Path, task_queue: str
+) -> None:
+    """`dunning open FILE.csv`: one row opened, one invalid (named), one duplicate."""
+    good = case_payload(_loan_id("L-csv"))
+    bad = case_payload(_loan_id("L-csv"), borrower={"timezone": "Nowhere/Else"})
+    path = tmp_path / "cases.csv"
+    columns = ["loan_id", "borrower_id", "borrower_name", "phones", "timezone", "language"]
+    columns += ["currency", "principal", "interest", "fees", "due_date", "days_past_due", "product"]
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        for p in (good, bad, good):
+            b, loan = p["borrower"], p["loan"]
+            writer.writerow(
+                {
+                    "loan_id": loan["id"],
+                    "borrower_id": b["id"],
+                    "borrower_name": b["name"],
+                    "phones": ";".join(b["phones"]),
+                    "timezone": b["timezone"],
+                    "language": b["language"],
+                    **{k: loan[k] for k in columns[6:]},
+                }
+            )
+    env = cli_env(stack_settings.model_copy(update={"task_queue": task_queue}))
+
+    done = subprocess.run(
+        [DUNNING, "open", str(path), "--json"], env=env, capture_output=True, text=True
+    )
+
+    assert done.returncode == 2, done.stderr  # some rows were invalid
+    results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert [r["outcome"] for r in results] == ["opened", "invalid", "already_open"]
+    assert results[1]["detail"].startswith("borrower.timezone: ")
+    # No personal data echoed back in errors.
+    assert "Nowhere/Else" not in done.stdout + done.stderr
+    assert good["borrower"]["name"] not in done.stdout + done.stderr
+
+
+def test_schema_case_prints_the_case_json_schema() -> None:
+    done = subprocess.run([DUNNING, "schema", "case"], capture_output=True, text=True)
+
+    assert done.returncode == 0, done.stderr
+    schema = json.loads(done.stdout)
+    assert set(schema["required"]) >= {"borrower", "loan"}
+    defs = schema["$defs"]
+    assert "phones" in defs["Borrower"]["properties"]
+    assert {"principal", "interest", "fees", "currency", "due_date"} <= set(
+        defs["Loan"]["properties"]
+    )
