@@ -1,0 +1,215 @@
+"""Static checks of docker-compose.yml and the Dockerfile against the code.
+
+There is no Docker engine where the tests run, so the stack is checked by what it
+says: the engine's environment is made of real settings, the search attributes
+registered by the admin-tools one-shot are exactly those the workflows use, the
+commands run in containers exist in the CLI, and the services start in order.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+import yaml
+from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
+
+import workflows.search
+from dunning.cli.main import app
+from dunning.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+ENGINE_IMAGE_SERVICES = {"migrate", "worker"}
+
+# The `--type` names of `temporal operator search-attribute create`.
+CLI_TYPE_NAMES = {
+    SearchAttributeIndexedValueType.TEXT: "Text",
+    SearchAttributeIndexedValueType.KEYWORD: "Keyword",
+    SearchAttributeIndexedValueType.INT: "Int",
+    SearchAttributeIndexedValueType.DOUBLE: "Double",
+    SearchAttributeIndexedValueType.BOOL: "Bool",
+    SearchAttributeIndexedValueType.DATETIME: "Datetime",
+    SearchAttributeIndexedValueType.KEYWORD_LIST: "KeywordList",
+}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found = compose["services"]
+    assert isinstance(found, dict)
+    return found
+
+
+def env_of(service: dict[str, Any]) -> dict[str, str]:
+    """A service's environment as a mapping, from either compose form."""
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        return dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {str(k): "" if v is None else str(v) for k, v in env.items()}
+
+
+def command_words(service: dict[str, Any]) -> list[str]:
+    command = service.get("command")
+    assert command, "service has no command"
+    return shlex.split(command) if isinstance(command, str) else [str(w) for w in command]
+
+
+def cli_has(words: list[str]) -> bool:
+    """Whether `dunning WORDS...` names a command of the typer app (through its groups)."""
+    # Duck-typed on `.commands`: recent typer vendors its own click, whose groups are
+    # not `click.Group`.
+    command: Any = typer.main.get_command(app)
+    for word in words:
+        subcommands = getattr(command, "commands", None)
+        if subcommands is None:
+            return True  # the rest are the command's own arguments
+        if word not in subcommands:
+            return False
+        command = subcommands[word]
+    return getattr(command, "commands", None) is None  # a bare group is not runnable
+
+
+def published_host_ports(service: dict[str, Any]) -> dict[int, int]:
+    """host port -> container port, from short (`[ip:]host:container`) or long syntax."""
+    ports: dict[int, int] = {}
+    for entry in service.get("ports") or []:
+        if isinstance(entry, dict):
+            ports[int(entry["published"])] = int(entry["target"])
+        else:
+            parts = str(entry).split("/")[0].split(":")
+            ports[int(parts[-2])] = int(parts[-1])
+    return ports
+
+
+def declared_search_attributes() -> dict[str, str]:
+    keys = [v for v in vars(workflows.search).values() if isinstance(v, SearchAttributeKey)]
+    return {key.name: CLI_TYPE_NAMES[key.indexed_value_type] for key in keys}
+
+
+def test_compose_file_parses_as_compose_spec(compose: dict[str, Any]) -> None:
+    assert "version" not in compose, "the compose spec has no `version:` key"
+    assert {
+        "postgresql",
+        "temporal",
+        "temporal-admin-tools",
+        "temporal-ui",
+        "audit-db",
+        "migrate",
+        "worker",
+    } <= set(compose["services"])
+
+
+def test_engine_services_are_built_from_this_repo(services: dict[str, dict[str, Any]]) -> None:
+    for name in ENGINE_IMAGE_SERVICES:
+        build = services[name].get("build")
+        context = build.get("context") if isinstance(build, dict) else build
+        assert context == ".", f"{name} must be built from the Dockerfile here"
+
+
+def test_engine_environment_is_made_of_settings_fields(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    fields = set(Settings.model_fields)
+    for name in ENGINE_IMAGE_SERVICES:
+        env = env_of(services[name])
+        assert env, f"{name} has no environment"
+        for variable in env:
+            assert variable.startswith("DUNNING_"), f"{name}: {variable} is not a DUNNING_ setting"
+            field = variable.removeprefix("DUNNING_").lower()
+            assert field in fields, f"{name}: {variable} is not a field of Settings"
+
+
+def test_engine_environment_points_at_the_stack(services: dict[str, dict[str, Any]]) -> None:
+    env = env_of(services["worker"])
+    assert env == env_of(services["migrate"]), "migrate and worker share one environment"
+    assert env["DUNNING_TEMPORAL_ADDRESS"] == "temporal:7233"
+    assert env["DUNNING_TEMPORAL_NAMESPACE"] == "default"
+    assert env["DUNNING_TASK_QUEUE"] == "dunning"
+    assert env["DUNNING_LOG_FORMAT"] == "json"
+    url = env["DUNNING_DATABASE_URL"]
+    assert re.fullmatch(r"postgresql://[^@/]+@audit-db:5432/dunning", url), url
+    audit_env = env_of(services["audit-db"])
+    assert audit_env["POSTGRES_DB"] == "dunning"
+    # The engine's settings parse this environment (a typo in a Literal would fail here).
+    Settings.model_validate({k.removeprefix("DUNNING_").lower(): v for k, v in env.items()})
+
+
+def test_admin_tools_register_exactly_the_declared_search_attributes(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    declared = declared_search_attributes()
+    assert declared, "no SearchAttributeKey found in workflows.search"
+    script = "\n".join(command_words(services["temporal-admin-tools"]))
+    created: dict[str, str] = {}
+    for match in re.finditer(r"temporal operator search-attribute create ([^\n;|&>]*)", script):
+        args = shlex.split(match.group(1))
+        assert args[args.index("--namespace") + 1] == "default"
+        name = args[args.index("--name") + 1]
+        assert name not in created, f"{name} is created twice"
+        created[name] = args[args.index("--type") + 1]
+    assert created == declared
+    assert "already exists" in script, "re-running the one-shot must tolerate existing attributes"
+
+
+def test_ui_is_published_on_8233(services: dict[str, dict[str, Any]]) -> None:
+    ui = services["temporal-ui"]
+    assert published_host_ports(ui).get(8233) == 8080
+    assert env_of(ui)["TEMPORAL_ADDRESS"] == "temporal:7233"
+    assert published_host_ports(services["temporal"]).get(7233) == 7233
+
+
+def test_startup_order(services: dict[str, dict[str, Any]]) -> None:
+    def condition(service: str, on: str) -> str:
+        depends = services[service]["depends_on"]
+        assert isinstance(depends, dict), f"{service}: depends_on needs conditions"
+        return str(depends[on]["condition"])
+
+    assert condition("worker", "migrate") == "service_completed_successfully"
+    assert condition("worker", "temporal-admin-tools") == "service_completed_successfully"
+    assert condition("migrate", "audit-db") == "service_healthy"
+    assert condition("temporal", "postgresql") == "service_healthy"
+    for db in ("postgresql", "audit-db"):
+        assert services[db].get("healthcheck", {}).get("test"), f"{db} has no healthcheck"
+    assert services["worker"]["deploy"]["replicas"] == 2
+
+
+def test_migrate_runs_dunning_db_migrate(services: dict[str, dict[str, Any]]) -> None:
+    assert command_words(services["migrate"]) == ["dunning", "db", "migrate"]
+    assert command_words(services["worker"]) == ["dunning", "worker"]
+
+
+@pytest.mark.parametrize("service", sorted(ENGINE_IMAGE_SERVICES))
+def test_engine_commands_exist_in_the_cli(
+    services: dict[str, dict[str, Any]], service: str
+) -> None:
+    words = command_words(services[service])
+    assert words[0] == "dunning"
+    assert cli_has(words[1:]), f"`{' '.join(words)}` is not a command of the dunning CLI"
+
+
+def test_dockerfile_default_command_exists_in_the_cli() -> None:
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    assert re.search(r"^FROM python:3\.11-slim\b", text, re.M)
+    assert re.search(r"^USER (?!root\b|0\b)\S+", text, re.M), "the image must not run as root"
+    assert "pip install --no-cache-dir ." in text
+    instructions = {
+        kind: json.loads(args)
+        for kind, args in re.findall(r"^(CMD|ENTRYPOINT)\s+(\[.*\])\s*$", text, re.M)
+    }
+    words = [*instructions.get("ENTRYPOINT", []), *instructions.get("CMD", [])]
+    assert words[:1] == ["dunning"], f"the image runs {words}, not the dunning CLI"
+    assert cli_has(words[1:]), f"`{' '.join(words)}` is not a command of the dunning CLI"
