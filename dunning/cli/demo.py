@@ -46,7 +46,7 @@ async def _demo(current: Settings, count: int, until_done: bool, give_up_after: 
     from worker import running_worker
 
     client = await connect(current)
-    tag = time.strftime("%m%d%H%M%S")
+    tag = time.strftime("%H%M%S")
     cases = portfolio(tag, count)
     async with running_worker(current, client):
         results = await starter.open_cases(client, current, cases)
@@ -85,14 +85,21 @@ async def _watch(
             if moving and not moving_announced:
                 moving_announced = True
                 console.print("cases moving")
-            headline = f"{len(statuses) - closed} open, {closed} closed"
+            headline = (
+                f"{len(statuses) - closed} open, {closed} closed  |  {_stage_counts(statuses)}"
+            )
             if interactive:
                 live.update(
-                    Group(Text(headline), cases_table(statuses), Text("\n".join(notes[-6:])))
+                    Group(
+                        Text(headline, style="bold"),
+                        Text("\n".join(notes[-4:]), style="cyan"),
+                        # Open cases first: on a short terminal the closed ones drop off.
+                        cases_table(sorted(statuses, key=lambda s: s.state == "closed")),
+                    )
                 )
             elif time.monotonic() - last_line > 5:
                 last_line = time.monotonic()
-                console.print(headline, _stage_counts(statuses))
+                console.print(headline)
             if until_done and closed == len(statuses):
                 console.print(f"all {closed} demo cases closed: {_outcomes(statuses)}")
                 return True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from rich.console import Group
 from rich.panel import Panel
@@ -11,6 +11,7 @@ from rich.table import Table
 from schemas.status import CaseStatus
 
 STATE_STYLE = {"open": "green", "paused": "yellow", "closed": "dim"}
+CLOSED_LABEL = {"transferred_to_legal": "to legal"}
 
 
 def _when(moment: datetime | None) -> str:
@@ -51,21 +52,42 @@ def status_panel(status: CaseStatus) -> Panel:
     return Panel(Group(facts, events), title=status.case_id)
 
 
+def _until(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "-"
+    seconds = (moment - now).total_seconds()
+    if seconds <= 0:
+        return "now"
+    if seconds < 120:
+        return f"in {seconds:.0f}s"
+    if seconds < 2 * 3600:
+        return f"in {seconds / 60:.0f}m"
+    if seconds < 2 * 86400:
+        return f"in {seconds / 3600:.0f}h"
+    return f"in {seconds / 86400:.0f}d"
+
+
 def cases_table(statuses: list[CaseStatus], title: str = "cases") -> Table:
-    table = Table(title=title, expand=True)
-    for column in ("case", "state", "stage", "dpd", "balance", "paid", "contacts", "next"):
-        table.add_column(column)
+    """One line per case, no wrapping, so a portfolio fits a terminal."""
+    now = datetime.now(UTC)
+    table = Table(title=title, expand=True, pad_edge=False, box=None, header_style="bold")
+    table.add_column("case", no_wrap=True)
+    table.add_column("state", no_wrap=True, overflow="ellipsis", ratio=2)
+    table.add_column("stage", no_wrap=True, overflow="ellipsis", ratio=2)
+    table.add_column("dpd", justify="right", no_wrap=True)
+    table.add_column("balance", justify="right", no_wrap=True, ratio=2)
+    table.add_column("contacts", no_wrap=True, overflow="ellipsis", ratio=3)
+    table.add_column("next", no_wrap=True, overflow="ellipsis", ratio=3)
     for s in statuses:
-        state = s.state + (f" ({s.closed_reason})" if s.closed_reason else "")
+        state = CLOSED_LABEL.get(s.closed_reason or "", s.closed_reason or s.state)
         nxt = s.next_action
         table.add_row(
-            s.case_id,
+            s.case_id.removeprefix("case-"),
             f"[{STATE_STYLE[s.state]}]{state}[/]",
             s.stage or "-",
             str(s.days_past_due),
-            f"{s.balance.total} {s.balance.currency}",
-            str(s.balance.paid),
-            ", ".join(f"{k} {v}" for k, v in sorted(s.counters.items())),
-            f"{nxt.what} {_when(nxt.at)}" if nxt else "-",
+            str(s.balance.total),
+            " ".join(f"{k}:{v}" for k, v in sorted(s.counters.items())),
+            f"{nxt.what} {_until(nxt.at, now)}" if nxt and s.state != "closed" else "-",
         )
     return table
