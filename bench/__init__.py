@@ -1,0 +1,1 @@
+"""Benchmarks: how fast the engine runs cases, next to a bare Temporal baseline."""
