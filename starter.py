@@ -206,10 +206,10 @@ async def open_cases(
 
 
 def main() -> None:
-    from dunning.cli.main import app
+    from dunning.cli.main import main as dunning
 
     sys.argv = [sys.argv[0], "open", *sys.argv[1:]]
-    app()
+    dunning()
 
 
 if __name__ == "__main__":

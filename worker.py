@@ -94,9 +94,16 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    settings = get_settings()
-    configure(settings.log_format, settings.log_level)
-    asyncio.run(serve(settings))
+    from dunning.cli.common import exit_with
+
+    def body() -> int:
+        settings = get_settings()
+        configure(settings.log_format, settings.log_level)
+        asyncio.run(serve(settings))
+        return 0
+
+    # Exits without interpreter teardown: see dunning.cli.main.main.
+    exit_with(body)
 
 
 if __name__ == "__main__":

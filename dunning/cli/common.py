@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import logging
+import os
+import sys
+from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn, TypeVar
 
 import typer
@@ -37,3 +40,15 @@ def field_errors(exc: ValidationError) -> str:
     from starter import describe_errors
 
     return describe_errors(exc)
+
+
+def exit_with(body: Callable[[], int]) -> None:
+    """Run `body`, flush everything, and exit the process with its status at once."""
+    code = 1
+    try:
+        code = body()
+    finally:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

@@ -12,7 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from dunning import case_client
-from dunning.cli.common import console, fail, field_errors, run, settings
+from dunning.cli.audit import audit_app
+from dunning.cli.common import console, exit_with, fail, field_errors, run, settings
 from dunning.cli.db import db_app
 from dunning.cli.dev import dev_app
 from dunning.temporal_client import connect
@@ -27,6 +28,7 @@ app = typer.Typer(
 )
 app.add_typer(dev_app, name="dev")
 app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
 schema_app = typer.Typer(help="JSON Schemas for callers in any language.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 
@@ -223,3 +225,22 @@ def _register_demo() -> None:
 
 
 _register_demo()
+
+
+def main() -> None:
+    """The `dunning` executable: run the app, then leave without interpreter teardown.
+
+    The Temporal client's native runtime keeps threads that can touch the GIL while
+    CPython finalises, which aborts the process (SIGABRT, temporalio/sdk-python#300)
+    after the command has already done its work. Flushing and `os._exit` keeps the
+    command's real exit status.
+    """
+    exit_with(_run_app)
+
+
+def _run_app() -> int:
+    try:
+        app()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
