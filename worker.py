@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.agreements import AgreementActivities
 from activities.audit import AuditActivities
 from activities.outbound import OutboundActivities
 from activities.providers.sandbox import SandboxProvider
@@ -56,12 +57,13 @@ def build_worker(
     provider = SandboxProvider(pool)
     outbound = OutboundActivities(sms=provider, dialer=provider, field=provider, legal=provider)
     audit = AuditActivities(pool)
+    agreements = AgreementActivities(pool, sms_gateway=provider)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[LoanCollection],
         workflow_runner=workflow_runner(),
-        activities=[*outbound.all(), audit.append_audit],
+        activities=[*outbound.all(), audit.append_audit, agreements.record_agreement],
         max_concurrent_workflow_tasks=settings.workflow_task_slots,
         max_concurrent_activities=settings.activity_slots,
     )

@@ -1,4 +1,4 @@
-"""Talking to cases from outside: status, listing, and the skeleton's signals.
+"""Talking to cases from outside: status, listing, operator actions and signals.
 
 Shared by the CLI, the demo and tests, so every caller gets the same checks: an
 unknown or closed case is a clear error, never a silent no-op.
@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from pydantic import BaseModel
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from schemas.case import case_id_for
@@ -29,6 +36,14 @@ class CaseNotFound(CaseError):
 class CaseClosed(CaseError):
     def __init__(self, case_id: str) -> None:
         super().__init__(f"case {case_id!r} is closed")
+
+
+class ActionRejected(CaseError):
+    """The case's update validator (or handler) refused the action; nothing was recorded."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def normalise_case_id(value: str) -> str:
@@ -52,6 +67,31 @@ async def _handle(client: Client, case_id: str, *, must_be_open: bool) -> Workfl
 async def status(client: Client, case_id: str) -> CaseStatus:
     handle = await _handle(client, case_id, must_be_open=False)
     return await handle.query(LoanCollection.status)
+
+
+async def act(client: Client, case_id: str, update: str, command: BaseModel) -> CaseStatus:
+    """Run one of the case's operator updates (`promise_to_pay`, `record_payment`, ...)
+    and return the status it answers with.
+
+    Raises CaseNotFound / CaseClosed before sending anything, and ActionRejected with
+    the workflow's reason when the update is refused.
+    """
+    handle = await _handle(client, case_id, must_be_open=True)
+    try:
+        result: CaseStatus = await handle.execute_update(update, command, result_type=CaseStatus)
+    except WorkflowUpdateFailedError as exc:
+        raise ActionRejected(_rejection(exc)) from exc
+    except RPCError as exc:
+        # The case closed between the check above and the update.
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise CaseClosed(case_id) from exc
+        raise
+    return result
+
+
+def _rejection(exc: WorkflowUpdateFailedError) -> str:
+    cause = exc.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(cause)
 
 
 async def pay(client: Client, case_id: str, payment: Payment) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.case import Language
@@ -42,3 +44,31 @@ class AuditBatch(BaseModel):
     workflow_id: str
     run_id: str
     records: list[AuditRecord]
+
+
+class AgreementRequest(BaseModel):
+    """Render, send and store an agreement (promise, plan or settlement) once."""
+
+    model_config = IO
+
+    case_id: str
+    idempotency_key: str = Field(description="<case id>:agreement:<agreement_seq>")
+    kind: Literal["promise", "plan", "settlement"]
+    agreement_seq: int = Field(description="sequence number of the event that agreed it")
+    recipient: str = Field(description="E.164 phone the confirmation SMS goes to")
+    language: Language
+    variables: dict[str, str] = Field(
+        default_factory=dict,
+        description="name, loan_id, currency, amount, pay_by, balance, waiver, operator",
+    )
+    schedule: list[tuple[str, str]] = Field(
+        default_factory=list, description="plan instalments as (due date, amount)"
+    )
+
+
+class AgreementReceipt(BaseModel):
+    model_config = IO
+
+    document_id: str
+    sha256: str = Field(description="hex SHA-256 of the stored document body (UTF-8)")
+    provider_ref: str

@@ -6,13 +6,14 @@ workflow and the auditor fold the same events with the same function.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from schemas.case import CaseInput
+from schemas.commands import Instalment
 from schemas.policy import Channel, Policy
 
 SYSTEM = "system"
@@ -91,6 +92,7 @@ class CollectionPaused(EventBase):
     type: Literal["collection_paused"] = "collection_paused"
     reason: str
     operator: str
+    until: AwareDatetime | None = Field(default=None, description="resumes by itself then")
 
 
 class CollectionResumed(EventBase):
@@ -100,12 +102,117 @@ class CollectionResumed(EventBase):
     paused_for: timedelta
 
 
-CloseReason = Literal["paid", "transferred_to_legal"]
+class OperatorEvent(EventBase):
+    """An event an operator caused: who, and why."""
+
+    operator: str
+    reason: str
+
+
+class PromiseMade(OperatorEvent):
+    type: Literal["promise_made"] = "promise_made"
+    amount: Decimal
+    pay_by: date
+    hold_until: AwareDatetime = Field(
+        description="end of the grace after pay_by, borrower's local midnight: contact is "
+        "suppressed until then, and an unkept promise breaks then"
+    )
+
+
+class PromiseKept(EventBase):
+    type: Literal["promise_kept"] = "promise_kept"
+    paid: Decimal
+
+
+class PromiseEnded(EventBase):
+    """The promise's hold is over: kept (collection goes on if anything is owed) or broken."""
+
+    type: Literal["promise_ended"] = "promise_ended"
+    kept: bool
+    paid: Decimal
+
+
+class PlanAgreed(OperatorEvent):
+    type: Literal["plan_agreed"] = "plan_agreed"
+    instalments: tuple[Instalment, ...]
+    deadlines: tuple[AwareDatetime, ...] = Field(
+        description="per instalment: end of its grace, borrower's local midnight"
+    )
+
+
+class PlanBroken(EventBase):
+    type: Literal["plan_broken"] = "plan_broken"
+    missed_instalment: int = Field(description="1-based")
+    required: Decimal
+    paid: Decimal
+
+
+class SettlementAgreed(OperatorEvent):
+    type: Literal["settlement_agreed"] = "settlement_agreed"
+    amount: Decimal
+    pay_by: date
+    deadline: AwareDatetime
+    waiver: Decimal = Field(description="what is forgiven if the amount is paid in time")
+    supervisor: str | None = None
+
+
+class SettlementLapsed(EventBase):
+    type: Literal["settlement_lapsed"] = "settlement_lapsed"
+    paid: Decimal
+
+
+class DisputeOpened(OperatorEvent):
+    type: Literal["dispute_opened"] = "dispute_opened"
+
+
+class DisputeResolved(OperatorEvent):
+    type: Literal["dispute_resolved"] = "dispute_resolved"
+    outcome: Literal["for_borrower", "for_lender"]
+
+
+class VisitBooked(OperatorEvent):
+    type: Literal["visit_booked"] = "visit_booked"
+    visit_at: AwareDatetime
+    collectors: tuple[str, ...]
+
+
+class VisitReported(OperatorEvent):
+    type: Literal["visit_reported"] = "visit_reported"
+    outcome: Literal["met", "not_home", "refused", "promise"]
+
+
+class StageChanged(OperatorEvent):
+    """An operator moved the case a stage up or down; the escalation clock moves with it."""
+
+    type: Literal["stage_changed"] = "stage_changed"
+    stage: str
+    stage_index: int
+    active_offset: timedelta
+    shift: timedelta = Field(description="added to the escalation clock")
+
+
+class AgreementRecorded(EventBase):
+    """The agreement document was rendered, sent to the borrower and stored with its hash."""
+
+    type: Literal["agreement_recorded"] = "agreement_recorded"
+    kind: Literal["promise", "plan", "settlement"]
+    agreement_seq: int = Field(description="sequence number of the event that agreed it")
+    document_id: str
+    sha256: str
+    provider_ref: str
+
+
+CloseReason = Literal[
+    "paid", "settled", "transferred_to_legal", "cancelled", "written_off", "closed"
+]
 
 
 class CaseClosed(EventBase):
     type: Literal["case_closed"] = "case_closed"
     reason: CloseReason
+    waived: Decimal = Decimal(0)
+    operator: str | None = None
+    note: str | None = None
 
 
 Event = Annotated[
@@ -117,6 +224,19 @@ Event = Annotated[
     | PaymentReceived
     | CollectionPaused
     | CollectionResumed
+    | PromiseMade
+    | PromiseKept
+    | PromiseEnded
+    | PlanAgreed
+    | PlanBroken
+    | SettlementAgreed
+    | SettlementLapsed
+    | DisputeOpened
+    | DisputeResolved
+    | VisitBooked
+    | VisitReported
+    | StageChanged
+    | AgreementRecorded
     | CaseClosed,
     Field(discriminator="type"),
 ]

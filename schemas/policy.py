@@ -7,6 +7,7 @@ published change never alters an open case silently.
 from __future__ import annotations
 
 from datetime import time, timedelta
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -79,6 +80,35 @@ class Stage(BaseModel):
     actions: tuple[ActionSpec, ...] = ()
 
 
+class AgreementTerms(BaseModel):
+    """What operators may agree with a borrower under this policy."""
+
+    model_config = FROZEN
+
+    promise_grace_days: int = Field(default=2, ge=0, le=30)
+    promise_max_days: int = Field(
+        default=30, ge=1, le=365, description="how far ahead a promise's date may be"
+    )
+    plan_grace_days: int = Field(default=3, ge=0, le=30)
+    settlement_floor: Decimal = Field(
+        default=Decimal("0.5"),
+        gt=0,
+        le=1,
+        description="lowest settlement, as a share of the balance",
+    )
+    settlement_approval_share: Decimal = Field(
+        default=Decimal("0.2"),
+        ge=0,
+        le=1,
+        description="a waiver above this share of the balance needs a supervisor",
+    )
+    resume_stage_after_broken: str | None = Field(
+        default=None,
+        description="a broken promise or plan resumes collection at least at this stage; "
+        "None resumes where the case was",
+    )
+
+
 class Policy(BaseModel):
     """A named, versioned escalation policy."""
 
@@ -96,6 +126,7 @@ class Policy(BaseModel):
         default=None, description="borrower-local hours for contact; None means any time"
     )
     stages: tuple[Stage, ...] = Field(min_length=1)
+    agreements: AgreementTerms = AgreementTerms()
 
     @model_validator(mode="after")
     def _stages_coherent(self) -> Policy:
@@ -109,7 +140,13 @@ class Policy(BaseModel):
             has_handoff = any(a.channel == "legal_handoff" for a in stage.actions)
             if has_handoff and index != len(self.stages) - 1:
                 raise ValueError(f"stages[{index}]: legal_handoff belongs in the last stage only")
+        target = self.agreements.resume_stage_after_broken
+        if target is not None and target not in names:
+            raise ValueError(f"agreements.resume_stage_after_broken: no stage named {target!r}")
         return self
+
+    def stage_index(self, name: str) -> int:
+        return [stage.name for stage in self.stages].index(name)
 
     @property
     def ref(self) -> str:

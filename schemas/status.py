@@ -5,11 +5,13 @@ No personal data: a status is shown in terminals and dashboards.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
+
+from schemas.commands import Instalment
 
 CaseStateName = Literal["open", "paused", "closed"]
 
@@ -33,6 +35,51 @@ class PauseView(BaseModel):
     since: datetime
     reason: str
     operator: str
+    until: datetime | None = None
+
+
+class PromiseView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    amount: Decimal
+    pay_by: date
+    hold_until: datetime
+    paid: Decimal
+    kept: bool
+
+
+class PlanView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    instalments: list[Instalment]
+    paid: Decimal
+    next_due: date | None
+
+
+class SettlementView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    amount: Decimal
+    pay_by: date
+    paid: Decimal
+    waiver: Decimal
+    supervisor: str | None
+
+
+class DisputeView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    since: datetime
+    operator: str
+    reason: str
+
+
+class VisitView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    collectors: list[str]
+    outcome: str | None
 
 
 class NextAction(BaseModel):
@@ -64,6 +111,11 @@ class CaseStatus(BaseModel):
     opened_at: datetime
     balance: BalanceView
     paused: PauseView | None
+    promise: PromiseView | None = None
+    plan: PlanView | None = None
+    settlement: SettlementView | None = None
+    dispute: DisputeView | None = None
+    visit: VisitView | None = None
     paused_total: timedelta
     next_action: NextAction | None
     counters: dict[str, int]

@@ -10,8 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from schemas.events import CaseClosed, Event, StageEntered
+from schemas.events import (
+    CaseClosed,
+    CollectionResumed,
+    Event,
+    PlanBroken,
+    PromiseEnded,
+    PromiseKept,
+    SettlementLapsed,
+    StageChanged,
+    StageEntered,
+)
 from schemas.policy import ActionSpec, Channel
+from workflows.calendar import end_of_day
 from workflows.contact_window import next_opening
 from workflows.state import CaseState
 
@@ -53,8 +64,8 @@ def decide(state: CaseState, now: datetime) -> Decision:
         return Decision(events=[CaseClosed(at=now, reason="paid")])
     if state.handed_to_legal:
         return Decision(events=[CaseClosed(at=now, reason="transferred_to_legal")])
-    if state.paused is not None:
-        return Decision(next_what="resume (paused)")
+    if state.is_frozen:
+        return _held(state, now)
 
     active = state.active_elapsed(now)
     due = _next_action(state)
@@ -77,6 +88,106 @@ def decide(state: CaseState, now: datetime) -> Decision:
         return Decision(events=[_enter(state, now, active)])
 
     return Decision(next_what="nothing scheduled")
+
+
+def _held(state: CaseState, now: datetime) -> Decision:
+    """Collection stands still; say what ends the hold, or when to look again."""
+    wakes: list[tuple[datetime, str]] = []
+    paused = state.paused
+    if paused is not None and paused.until is not None:
+        if now >= paused.until:
+            return Decision(
+                events=[
+                    CollectionResumed(
+                        at=now,
+                        reason="pause ended as scheduled",
+                        operator="system",
+                        paused_for=now - paused.since,
+                    )
+                ]
+            )
+        wakes.append((paused.until, "resume (pause ends)"))
+    promise, plan, settlement = state.promise, state.plan, state.settlement
+    if promise is not None:
+        if not promise.kept and promise.paid >= promise.amount:
+            return Decision(events=[PromiseKept(at=now, paid=promise.paid)])
+        # Kept: contact stays suppressed until the promised date is over; unkept: until
+        # its grace is over too, and then the promise is broken.
+        ends = promise.hold_until
+        if promise.kept:
+            ends = end_of_day(promise.pay_by, state.case.borrower.timezone, 0, timedelta(0))
+        if now >= ends:
+            return Decision(
+                events=[
+                    PromiseEnded(at=now, kept=promise.kept, paid=promise.paid),
+                    *_resume_stage(state, now, broken=not promise.kept, why="promise broken"),
+                ]
+            )
+        wakes.append((ends, "promise " + ("ends" if promise.kept else "due")))
+    if plan is not None:
+        pending = plan.next_deadline()
+        if pending is not None:
+            index, required, deadline = pending
+            if now >= deadline:
+                return Decision(
+                    events=[
+                        PlanBroken(
+                            at=now, missed_instalment=index + 1, required=required, paid=plan.paid
+                        ),
+                        *_resume_stage(state, now, broken=True, why="plan broken"),
+                    ]
+                )
+            wakes.append((deadline, f"instalment {index + 1} due"))
+    if settlement is not None:
+        if settlement.paid >= settlement.amount:
+            return Decision(
+                events=[CaseClosed(at=now, reason="settled", waived=state.balance.total)]
+            )
+        if now >= settlement.deadline:
+            return Decision(
+                events=[
+                    SettlementLapsed(at=now, paid=settlement.paid),
+                    *_resume_stage(state, now, broken=True, why="settlement lapsed"),
+                ]
+            )
+        wakes.append((settlement.deadline, "settlement due"))
+    if not wakes:
+        what = "dispute resolution" if state.dispute is not None else "resume (paused)"
+        return Decision(next_what=what)
+    at, what = min(wakes)
+    return Decision(wake_at=at, next_what=what)
+
+
+def _resume_stage(state: CaseState, now: datetime, *, broken: bool, why: str) -> list[Event]:
+    """After a broken agreement the policy may require at least a given stage."""
+    target_name = state.policy.agreements.resume_stage_after_broken
+    if not broken or target_name is None:
+        return []
+    target = state.policy.stage_index(target_name)
+    if target <= state.stage_index:
+        return []
+    return [stage_change(state, now, target, operator="system", reason=why)]
+
+
+def stage_change(
+    state: CaseState, now: datetime, target: int, *, operator: str, reason: str
+) -> StageChanged:
+    """Move the case to stage `target`, shifting the escalation clock to that stage's start
+    (or, going down, to the lower stage's start) so the policy's thresholds stay coherent."""
+    active = state.active_elapsed(now)
+    start = state.stage_start_offset(target)
+    gap = start - active
+    shift = max(gap, timedelta(0)) if target > state.stage_index else min(gap, timedelta(0))
+    return StageChanged(
+        at=now,
+        actor=f"operator:{operator}" if operator != "system" else "system",
+        operator=operator,
+        reason=reason,
+        stage=state.policy.stages[target].name,
+        stage_index=target,
+        active_offset=active + shift,
+        shift=shift,
+    )
 
 
 def _next_action(state: CaseState) -> _Due | None:

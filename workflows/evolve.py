@@ -2,21 +2,47 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
+from typing import TypeVar
 
 from schemas.events import (
+    AgreementRecorded,
     CaseClosed,
     CaseOpened,
     CollectionPaused,
     CollectionResumed,
     ContactAttempted,
+    DisputeOpened,
+    DisputeResolved,
     Event,
     FieldVisitScheduled,
     HandedToLegal,
     PaymentReceived,
+    PlanAgreed,
+    PlanBroken,
+    PromiseEnded,
+    PromiseKept,
+    PromiseMade,
+    SettlementAgreed,
+    SettlementLapsed,
+    StageChanged,
     StageEntered,
+    VisitBooked,
+    VisitReported,
 )
-from workflows.state import RECENT_EVENTS, Balance, CaseState, PauseInfo
+from workflows.state import (
+    RECENT_EVENTS,
+    AgreementRef,
+    Balance,
+    CaseState,
+    DisputeInfo,
+    PauseInfo,
+    PlanInfo,
+    PromiseInfo,
+    SettlementInfo,
+    VisitInfo,
+)
 
 
 class EvolveError(ValueError):
@@ -36,8 +62,27 @@ def evolve(state: CaseState | None, event: Event) -> CaseState:
     new = state.model_copy(deep=True)
     new.seq += 1
     new.recent = [*new.recent, (new.seq, event)][-RECENT_EVENTS:]
+    was_frozen = new.is_frozen
     _apply(new, event)
+    _move_clock(new, was_frozen, event)
     return new
+
+
+def _move_clock(state: CaseState, was_frozen: bool, event: Event) -> None:
+    """The escalation clock stands still while anything holds collection."""
+    if was_frozen and not state.is_frozen:
+        if state.frozen_since is None:
+            raise EvolveError("clock frozen without a start")
+        state.paused_total += event.at - state.frozen_since
+        state.frozen_since = None
+    elif not was_frozen and state.is_frozen:
+        state.frozen_since = event.at
+
+
+def _restart_stage(state: CaseState, at: datetime) -> None:
+    """Collection resumes after an agreement: the stage's cadence starts again from day 0."""
+    state.stage_offset = state.active_elapsed(at)
+    state.done = {}
 
 
 def _opened(event: CaseOpened) -> CaseState:
@@ -71,15 +116,87 @@ def _apply(state: CaseState, event: Event) -> None:
     elif isinstance(event, PaymentReceived):
         _pay(state, event)
     elif isinstance(event, CollectionPaused):
-        state.paused = PauseInfo(since=event.at, reason=event.reason, operator=event.operator)
+        state.paused = PauseInfo(
+            since=event.at, reason=event.reason, operator=event.operator, until=event.until
+        )
     elif isinstance(event, CollectionResumed):
         if state.paused is None:
             raise EvolveError("collection_resumed while not paused")
-        state.paused_total += event.at - state.paused.since
         state.paused = None
     elif isinstance(event, CaseClosed):
         state.closed_reason = event.reason
         state.closed_at = event.at
+    else:
+        _apply_agreement(state, event)
+
+
+def _apply_agreement(state: CaseState, event: Event) -> None:
+    """Operator actions: agreements, disputes, visits, stage moves."""
+    if isinstance(event, PromiseMade):
+        state.promise = PromiseInfo(
+            seq=state.seq, amount=event.amount, pay_by=event.pay_by, hold_until=event.hold_until
+        )
+    elif isinstance(event, PromiseKept):
+        _need(state.promise, event).kept = True
+    elif isinstance(event, PromiseEnded):
+        _need(state.promise, event)
+        _restart_stage(state, event.at)
+        state.promise = None
+    elif isinstance(event, PlanAgreed):
+        state.plan = PlanInfo(
+            seq=state.seq, instalments=event.instalments, deadlines=event.deadlines
+        )
+    elif isinstance(event, PlanBroken):
+        _need(state.plan, event)
+        _restart_stage(state, event.at)
+        state.plan = None
+    elif isinstance(event, SettlementAgreed):
+        state.settlement = SettlementInfo(
+            seq=state.seq,
+            amount=event.amount,
+            pay_by=event.pay_by,
+            deadline=event.deadline,
+            waiver=event.waiver,
+            supervisor=event.supervisor,
+        )
+    elif isinstance(event, SettlementLapsed):
+        _need(state.settlement, event)
+        _restart_stage(state, event.at)
+        state.settlement = None
+    elif isinstance(event, DisputeOpened):
+        state.dispute = DisputeInfo(since=event.at, operator=event.operator, reason=event.reason)
+    elif isinstance(event, DisputeResolved):
+        _need(state.dispute, event)
+        state.dispute = None
+    elif isinstance(event, VisitBooked):
+        state.visit = VisitInfo(at=event.visit_at, collectors=event.collectors)
+    elif isinstance(event, VisitReported):
+        _need(state.visit, event).outcome = event.outcome
+    elif isinstance(event, StageChanged):
+        state.clock_shift += event.shift
+        state.stage_index = event.stage_index
+        state.stage_offset = event.active_offset
+        state.done = {}
+    elif isinstance(event, AgreementRecorded):
+        state.agreements.append(
+            AgreementRef(
+                kind=event.kind,
+                agreement_seq=event.agreement_seq,
+                document_id=event.document_id,
+                sha256=event.sha256,
+            )
+        )
+    else:  # pragma: no cover - every event type is handled above
+        raise EvolveError(f"unknown event {event.type}")
+
+
+T = TypeVar("T")
+
+
+def _need(value: T | None, event: Event) -> T:
+    if value is None:
+        raise EvolveError(f"{event.type} without the state it refers to")
+    return value
 
 
 def _count(state: CaseState, key: str) -> None:
@@ -97,6 +214,10 @@ def _pay(state: CaseState, event: PaymentReceived) -> None:
     state.paid += event.amount
     state.overpaid += event.overpaid
     state.payment_refs.append(event.reference)
+    applied = event.amount - event.overpaid
+    for agreement in (state.promise, state.plan, state.settlement):
+        if agreement is not None:
+            agreement.paid += applied
 
 
 def allocate(balance: Balance, amount: Decimal) -> dict[str, Decimal]:

@@ -7,26 +7,42 @@ flushes new events to the audit log before every wait.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.activity_io import AuditBatch, OutboundRequest, ProviderReceipt
-    from schemas.commands import Pause, Payment, Resume
-    from schemas.events import (
-        AuditRecord,
-        CaseOpened,
-        CollectionPaused,
-        CollectionResumed,
-        Event,
-        PaymentReceived,
+    from schemas.activity_io import (
+        AgreementReceipt,
+        AgreementRequest,
+        AuditBatch,
+        OutboundRequest,
+        ProviderReceipt,
     )
+    from schemas.commands import (
+        DisputeOpen,
+        DisputeResolve,
+        OperatorAction,
+        Pause,
+        Payment,
+        PromiseToPay,
+        RepaymentPlan,
+        Resume,
+        Settlement,
+        VisitBooking,
+        VisitReport,
+        WriteOff,
+    )
+    from schemas.events import AgreementRecorded, AuditRecord, CaseOpened, Event
     from schemas.status import CaseStatus
+    from workflows import actions
     from workflows.decide import Decision, Effect, decide
     from workflows.effects import ACTIVITY_FOR_CHANNEL, event_for
-    from workflows.evolve import allocate, evolve
+    from workflows.evolve import evolve
     from workflows.inputs import LoanCollectionInput
     from workflows.search import attributes_for, updates
     from workflows.state import CaseState
@@ -44,6 +60,16 @@ PROVIDER_RETRY = RetryPolicy(
 PROVIDER_TIMEOUT = timedelta(seconds=10)
 AUDIT_TIMEOUT = timedelta(seconds=10)
 
+# Patch ids (`workflow.patched`): each names a change to the commands the workflow
+# issues, so runs recorded before it still replay. Never reuse or rename one.
+PUBLISH_AFTER_AUDIT = "publish-search-attributes-after-audit"
+
+AGREEMENT_KINDS: dict[str, Literal["promise", "plan", "settlement"]] = {
+    "promise_made": "promise",
+    "plan_agreed": "plan",
+    "settlement_agreed": "settlement",
+}
+
 
 @workflow.defn(name="LoanCollection")
 class LoanCollection:
@@ -53,6 +79,7 @@ class LoanCollection:
         self._pending: list[AuditRecord] = []
         self._events_this_run = 0
         self._published: dict[str, str | int] = {}
+        self._lock = asyncio.Lock()
         state = params.carried
         if state is None:
             opened = CaseOpened(at=workflow.now(), case=params.case, policy=params.policy)
@@ -70,7 +97,12 @@ class LoanCollection:
                     self._record(event)
                 continue
             if decision.effect is not None:
-                self._record(await self._perform(decision.effect))
+                # Under the case's lock: an operator action waits for a provider call in
+                # flight, and one that got in first (a dispute, a write-off) is seen here.
+                async with self._lock:
+                    decision = decide(self._state, workflow.now())
+                    if decision.effect is not None:
+                        self._record(await self._perform(decision.effect))
                 continue
             await self._flush()
             if self._state.is_closed:
@@ -85,60 +117,205 @@ class LoanCollection:
         return case_status(self._state, workflow.now())
 
     # --- messages -------------------------------------------------------------------
+    #
+    # Operator actions are Updates: the validator checks the action against the case
+    # (a rejection leaves no trace in history), the handler records it under the case's
+    # lock so concurrent actions apply one after another, and the caller gets the new
+    # status back. The payment/pause/resume signals stay for fire-and-forget callers.
 
     @workflow.signal
     def payment(self, payment: Payment) -> None:
-        state = self._state
-        if state.is_closed:
-            self._log("payment ignored: case closed", reference=payment.reference)
-            return
-        if payment.reference in state.payment_refs:
-            self._log("payment ignored: duplicate reference", reference=payment.reference)
-            return
-        split = allocate(state.balance, payment.amount)
-        self._record(
-            PaymentReceived(
-                at=workflow.now(),
-                actor=f"service:{payment.source}",
-                amount=payment.amount,
-                reference=payment.reference,
-                applied_penalty=split["penalty"],
-                applied_fees=split["fees"],
-                applied_interest=split["interest"],
-                applied_principal=split["principal"],
-                overpaid=split["overpaid"],
-                balance_after=state.balance.total - (payment.amount - split["overpaid"]),
-            )
-        )
+        self._apply_quietly("payment", actions.payment, payment)
 
     @workflow.signal
     def pause(self, command: Pause) -> None:
-        if self._state.is_closed or self._state.paused is not None:
-            self._log("pause ignored: case closed or already paused")
-            return
-        self._record(
-            CollectionPaused(
-                at=workflow.now(),
-                actor=f"operator:{command.operator}",
-                reason=command.reason,
-                operator=command.operator,
-            )
-        )
+        self._apply_quietly("pause", actions.pause, command)
 
     @workflow.signal
     def resume(self, command: Resume) -> None:
-        paused = self._state.paused
-        if self._state.is_closed or paused is None:
-            self._log("resume ignored: case not paused")
+        self._apply_quietly("resume", actions.resume, command)
+
+    @workflow.update
+    async def record_payment(self, command: Payment) -> CaseStatus:
+        return await self._act(actions.payment, command)
+
+    @record_payment.validator
+    def _check_payment(self, command: Payment) -> None:
+        self._check(actions.payment, command)
+
+    @workflow.update
+    async def pause_case(self, command: Pause) -> CaseStatus:
+        return await self._act(actions.pause, command)
+
+    @pause_case.validator
+    def _check_pause(self, command: Pause) -> None:
+        self._check(actions.pause, command)
+
+    @workflow.update
+    async def resume_case(self, command: Resume) -> CaseStatus:
+        return await self._act(actions.resume, command)
+
+    @resume_case.validator
+    def _check_resume(self, command: Resume) -> None:
+        self._check(actions.resume, command)
+
+    @workflow.update
+    async def promise_to_pay(self, command: PromiseToPay) -> CaseStatus:
+        return await self._act(actions.promise, command)
+
+    @promise_to_pay.validator
+    def _check_promise(self, command: PromiseToPay) -> None:
+        self._check(actions.promise, command)
+
+    @workflow.update
+    async def agree_plan(self, command: RepaymentPlan) -> CaseStatus:
+        return await self._act(actions.plan, command)
+
+    @agree_plan.validator
+    def _check_plan(self, command: RepaymentPlan) -> None:
+        self._check(actions.plan, command)
+
+    @workflow.update
+    async def offer_settlement(self, command: Settlement) -> CaseStatus:
+        return await self._act(actions.settlement, command)
+
+    @offer_settlement.validator
+    def _check_settlement(self, command: Settlement) -> None:
+        self._check(actions.settlement, command)
+
+    @workflow.update
+    async def open_dispute(self, command: DisputeOpen) -> CaseStatus:
+        return await self._act(actions.open_dispute, command)
+
+    @open_dispute.validator
+    def _check_open_dispute(self, command: DisputeOpen) -> None:
+        self._check(actions.open_dispute, command)
+
+    @workflow.update
+    async def resolve_dispute(self, command: DisputeResolve) -> CaseStatus:
+        return await self._act(actions.resolve_dispute, command)
+
+    @resolve_dispute.validator
+    def _check_resolve_dispute(self, command: DisputeResolve) -> None:
+        self._check(actions.resolve_dispute, command)
+
+    @workflow.update
+    async def book_visit(self, command: VisitBooking) -> CaseStatus:
+        return await self._act(actions.book_visit, command)
+
+    @book_visit.validator
+    def _check_book_visit(self, command: VisitBooking) -> None:
+        self._check(actions.book_visit, command)
+
+    @workflow.update
+    async def report_visit(self, command: VisitReport) -> CaseStatus:
+        return await self._act(actions.report_visit, command)
+
+    @report_visit.validator
+    def _check_report_visit(self, command: VisitReport) -> None:
+        self._check(actions.report_visit, command)
+
+    @workflow.update
+    async def escalate(self, command: OperatorAction) -> CaseStatus:
+        return await self._act(actions.escalate, command)
+
+    @escalate.validator
+    def _check_escalate(self, command: OperatorAction) -> None:
+        self._check(actions.escalate, command)
+
+    @workflow.update
+    async def deescalate(self, command: OperatorAction) -> CaseStatus:
+        return await self._act(actions.deescalate, command)
+
+    @deescalate.validator
+    def _check_deescalate(self, command: OperatorAction) -> None:
+        self._check(actions.deescalate, command)
+
+    @workflow.update
+    async def write_off(self, command: WriteOff) -> CaseStatus:
+        return await self._act(actions.write_off, command)
+
+    @write_off.validator
+    def _check_write_off(self, command: WriteOff) -> None:
+        self._check(actions.write_off, command)
+
+    @workflow.update
+    async def close_case(self, command: OperatorAction) -> CaseStatus:
+        return await self._act(actions.close, command)
+
+    @close_case.validator
+    def _check_close(self, command: OperatorAction) -> None:
+        self._check(actions.close, command)
+
+    def _check(self, rule: actions.Rule, command: Any) -> None:
+        """Validator: reject (no trace in history) unless the rule accepts the command."""
+        rule(self._state, command, workflow.now())
+
+    async def _act(self, rule: actions.Rule, command: Any) -> CaseStatus:
+        async with self._lock:
+            try:
+                events = rule(self._state, command, workflow.now())
+            except actions.Rejected as exc:
+                # The case moved between validation and handling (another action won).
+                raise ApplicationError(str(exc), type="Rejected", non_retryable=True) from exc
+            for event in events:
+                self._record(event)
+                if event.type in AGREEMENT_KINDS:
+                    await self._record_agreement(event, self._state.seq)
+            return case_status(self._state, workflow.now())
+
+    def _apply_quietly(self, name: str, rule: actions.Rule, command: Any) -> None:
+        """Signals cannot answer: a rejected one is logged and leaves the case as it was."""
+        try:
+            events = rule(self._state, command, workflow.now())
+        except actions.Rejected as exc:
+            self._log(f"{name} signal ignored: {exc}")
             return
-        now = workflow.now()
+        for event in events:
+            self._record(event)
+
+    async def _record_agreement(self, agreed: Event, seq: int) -> None:
+        """Render, send and store the agreement document; the audit event references it."""
+        state = self._state
+        borrower, loan = state.case.borrower, state.case.loan
+        kind = AGREEMENT_KINDS[agreed.type]
+        terms = agreed.model_dump(mode="json")
+        variables = {
+            "name": borrower.name,
+            "loan_id": loan.id,
+            "currency": loan.currency,
+            "balance": str(state.balance.total),
+            "amount": str(terms.get("amount", state.balance.total)),
+            "pay_by": str(terms.get("pay_by", "")),
+            "waiver": str(terms.get("waiver", "0")),
+            "operator": str(terms.get("operator", "")),
+        }
+        schedule = [(str(i["due"]), str(i["amount"])) for i in terms.get("instalments", [])]
+        receipt: AgreementReceipt = await workflow.execute_activity(
+            "record_agreement",
+            AgreementRequest(
+                case_id=state.case_id,
+                idempotency_key=f"{state.case_id}:agreement:{seq}",
+                kind=kind,
+                agreement_seq=seq,
+                recipient=borrower.phones[0],
+                language=borrower.language,
+                variables=variables,
+                schedule=schedule,
+            ),
+            result_type=AgreementReceipt,
+            start_to_close_timeout=PROVIDER_TIMEOUT,
+            retry_policy=PROVIDER_RETRY,
+            summary=f"{kind} agreement",
+        )
         self._record(
-            CollectionResumed(
-                at=now,
-                actor=f"operator:{command.operator}",
-                reason=command.reason,
-                operator=command.operator,
-                paused_for=now - paused.since,
+            AgreementRecorded(
+                at=workflow.now(),
+                kind=kind,
+                agreement_seq=seq,
+                document_id=receipt.document_id,
+                sha256=receipt.sha256,
+                provider_ref=receipt.provider_ref,
             )
         )
 
@@ -187,8 +364,16 @@ class LoanCollection:
         return event_for(effect, receipt, workflow.now())
 
     async def _flush(self) -> None:
-        """Write pending events to the audit log and publish the search attributes."""
-        self._publish()
+        """Write pending events to the audit log, then publish the search attributes.
+
+        Publishing second means `dunning cases` never lists a stage or state the audit
+        log does not hold yet. Cases started before this order was introduced published
+        first; `workflow.patched` keeps their histories replaying (see "Determinism" in
+        docs/architecture.md).
+        """
+        after = workflow.patched(PUBLISH_AFTER_AUDIT)
+        if not after:
+            self._publish()
         while self._pending:
             batch, self._pending = self._pending, []
             info = workflow.info()
@@ -199,6 +384,8 @@ class LoanCollection:
                 retry_policy=PROVIDER_RETRY,
                 summary=f"audit {batch[0].seq}..{batch[-1].seq}",
             )
+        if after:
+            self._publish()
 
     def _publish(self) -> None:
         values = attributes_for(self._state, self._state.days_past_due(workflow.now()))

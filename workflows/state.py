@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.case import CaseInput
+from schemas.commands import Instalment
 from schemas.events import Event
 from schemas.policy import Policy, Stage
 
@@ -35,6 +36,76 @@ class PauseInfo(BaseModel):
     since: datetime
     reason: str
     operator: str
+    until: datetime | None = None
+
+
+class PromiseInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seq: int
+    amount: Decimal
+    pay_by: date
+    hold_until: datetime
+    paid: Decimal = Decimal(0)
+    kept: bool = False
+
+
+class PlanInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seq: int
+    instalments: tuple[Instalment, ...]
+    deadlines: tuple[datetime, ...]
+    paid: Decimal = Decimal(0)
+
+    def next_deadline(self) -> tuple[int, Decimal, datetime] | None:
+        """(index, cumulative amount due by then, deadline) of the first instalment not yet
+        covered by what was paid into the plan; None when everything is covered."""
+        required = Decimal(0)
+        for index, (instalment, deadline) in enumerate(
+            zip(self.instalments, self.deadlines, strict=True)
+        ):
+            required += instalment.amount
+            if self.paid < required:
+                return index, required, deadline
+        return None
+
+
+class SettlementInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seq: int
+    amount: Decimal
+    pay_by: date
+    deadline: datetime
+    waiver: Decimal
+    supervisor: str | None
+    paid: Decimal = Decimal(0)
+
+
+class DisputeInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: datetime
+    operator: str
+    reason: str
+
+
+class VisitInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: datetime
+    collectors: tuple[str, ...]
+    outcome: str | None = None
+
+
+class AgreementRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    agreement_seq: int
+    document_id: str
+    sha256: str
 
 
 class CaseState(BaseModel):
@@ -61,15 +132,45 @@ class CaseState(BaseModel):
     payment_refs: list[str] = Field(default_factory=list)
 
     paused: PauseInfo | None = None
-    paused_total: timedelta = timedelta(0)
+    paused_total: timedelta = Field(
+        default=timedelta(0),
+        description="time the escalation clock stood still: pauses, disputes, agreements",
+    )
+    frozen_since: datetime | None = None
+    clock_shift: timedelta = Field(
+        default=timedelta(0), description="operator escalations and de-escalations"
+    )
+    promise: PromiseInfo | None = None
+    plan: PlanInfo | None = None
+    settlement: SettlementInfo | None = None
+    dispute: DisputeInfo | None = None
+    visit: VisitInfo | None = None
+    agreements: list[AgreementRef] = Field(default_factory=list)
 
     handed_to_legal: bool = False
     counters: dict[str, int] = Field(default_factory=dict)
     recent: list[tuple[int, Event]] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _carried_pause(self) -> CaseState:
+        # A state carried over by an older version knew pauses only.
+        if self.paused is not None and self.frozen_since is None:
+            self.frozen_since = self.paused.since
+        return self
+
     @property
     def is_closed(self) -> bool:
         return self.closed_reason is not None
+
+    @property
+    def agreement(self) -> PromiseInfo | PlanInfo | SettlementInfo | None:
+        """The one agreement in force, if any: a promise, a plan or a settlement offer."""
+        return self.promise or self.plan or self.settlement
+
+    @property
+    def is_frozen(self) -> bool:
+        """Collection stands still: no contact, no escalation."""
+        return self.paused is not None or self.dispute is not None or self.agreement is not None
 
     @property
     def stage(self) -> Stage | None:
@@ -80,10 +181,11 @@ class CaseState(BaseModel):
         return self.case.loan.days_past_due
 
     def active_elapsed(self, now: datetime) -> timedelta:
-        """Collection time since opening, excluding pauses: the clock escalation runs on."""
-        elapsed = now - self.opened_at - self.paused_total
-        if self.paused is not None:
-            elapsed -= now - self.paused.since
+        """Collection time since opening, less the time collection stood still (pauses,
+        disputes, agreements), plus operator escalations: the clock escalation runs on."""
+        elapsed = now - self.opened_at - self.paused_total + self.clock_shift
+        if self.frozen_since is not None:
+            elapsed -= now - self.frozen_since
         return max(elapsed, timedelta(0))
 
     def days_past_due(self, now: datetime) -> int:

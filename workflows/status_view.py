@@ -5,18 +5,42 @@ from __future__ import annotations
 from datetime import datetime
 
 from schemas.events import (
+    AgreementRecorded,
     CaseClosed,
     CaseOpened,
     CollectionPaused,
     CollectionResumed,
     ContactAttempted,
+    DisputeOpened,
+    DisputeResolved,
     Event,
     FieldVisitScheduled,
     HandedToLegal,
     PaymentReceived,
+    PlanAgreed,
+    PlanBroken,
+    PromiseEnded,
+    PromiseKept,
+    PromiseMade,
+    SettlementAgreed,
+    SettlementLapsed,
+    StageChanged,
     StageEntered,
+    VisitBooked,
+    VisitReported,
 )
-from schemas.status import BalanceView, CaseStatus, EventLine, NextAction, PauseView
+from schemas.status import (
+    BalanceView,
+    CaseStatus,
+    DisputeView,
+    EventLine,
+    NextAction,
+    PauseView,
+    PlanView,
+    PromiseView,
+    SettlementView,
+    VisitView,
+)
 from workflows.decide import decide
 from workflows.search import case_state_name
 from workflows.state import CaseState
@@ -45,9 +69,25 @@ def case_status(state: CaseState, now: datetime) -> CaseStatus:
         ),
         paused=(
             PauseView(
-                since=state.paused.since, reason=state.paused.reason, operator=state.paused.operator
+                since=state.paused.since,
+                reason=state.paused.reason,
+                operator=state.paused.operator,
+                until=state.paused.until,
             )
             if state.paused is not None
+            else None
+        ),
+        promise=_promise(state),
+        plan=_plan(state),
+        settlement=_settlement(state),
+        dispute=(DisputeView(**state.dispute.model_dump()) if state.dispute is not None else None),
+        visit=(
+            VisitView(
+                at=state.visit.at,
+                collectors=list(state.visit.collectors),
+                outcome=state.visit.outcome,
+            )
+            if state.visit is not None
             else None
         ),
         paused_total=state.paused_total,
@@ -58,6 +98,36 @@ def case_status(state: CaseState, now: datetime) -> CaseStatus:
             EventLine(seq=seq, type=e.type, at=e.at, actor=e.actor, summary=describe(e))
             for seq, e in state.recent
         ],
+    )
+
+
+def _promise(state: CaseState) -> PromiseView | None:
+    p = state.promise
+    if p is None:
+        return None
+    return PromiseView(
+        amount=p.amount, pay_by=p.pay_by, hold_until=p.hold_until, paid=p.paid, kept=p.kept
+    )
+
+
+def _plan(state: CaseState) -> PlanView | None:
+    p = state.plan
+    if p is None:
+        return None
+    pending = p.next_deadline()
+    return PlanView(
+        instalments=list(p.instalments),
+        paid=p.paid,
+        next_due=p.instalments[pending[0]].due if pending is not None else None,
+    )
+
+
+def _settlement(state: CaseState) -> SettlementView | None:
+    s = state.settlement
+    if s is None:
+        return None
+    return SettlementView(
+        amount=s.amount, pay_by=s.pay_by, paid=s.paid, waiver=s.waiver, supervisor=s.supervisor
     )
 
 
@@ -95,5 +165,34 @@ def describe(event: Event) -> str:
     if isinstance(event, CollectionResumed):
         return f"resumed by {event.operator}: {event.reason}"
     if isinstance(event, CaseClosed):
-        return f"closed: {event.reason}"
+        waived = f", waived {event.waived}" if event.waived else ""
+        by = f" by {event.operator}" if event.operator else ""
+        return f"closed: {event.reason}{by}{waived}"
+    if isinstance(event, PromiseMade):
+        return f"promise of {event.amount} by {event.pay_by} ({event.operator})"
+    if isinstance(event, PromiseKept):
+        return f"promise kept: {event.paid} paid"
+    if isinstance(event, PromiseEnded):
+        return "promise ended: " + ("kept" if event.kept else f"broken, {event.paid} paid")
+    if isinstance(event, PlanAgreed):
+        return f"plan of {len(event.instalments)} instalments ({event.operator})"
+    if isinstance(event, PlanBroken):
+        return f"plan broken: instalment {event.missed_instalment} missed"
+    if isinstance(event, SettlementAgreed):
+        return f"settlement {event.amount} by {event.pay_by}, waiver {event.waiver}"
+    if isinstance(event, SettlementLapsed):
+        return "settlement lapsed"
+    if isinstance(event, DisputeOpened):
+        return f"dispute opened by {event.operator}: {event.reason}"
+    if isinstance(event, DisputeResolved):
+        return f"dispute resolved {event.outcome.replace('_', ' ')} by {event.operator}"
+    if isinstance(event, VisitBooked):
+        when = f"{event.visit_at:%Y-%m-%d %H:%M} UTC"
+        return f"visit booked for {when}, {len(event.collectors)} collectors"
+    if isinstance(event, VisitReported):
+        return f"visit report: {event.outcome.replace('_', ' ')}"
+    if isinstance(event, StageChanged):
+        return f"moved to {event.stage} by {event.operator}: {event.reason}"
+    if isinstance(event, AgreementRecorded):
+        return f"{event.kind} agreement stored ({event.sha256[:12]}...)"
     return event.type

@@ -1,24 +1,22 @@
-"""`dunning`: run the engine, open and inspect cases, act on them."""
+"""`dunning`: run the engine, open and inspect cases, act on them (`dunning.cli.actions`)."""
 
 from __future__ import annotations
 
 import json
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import typer
-from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from dunning import case_client
+from dunning.cli.actions import register as register_actions
 from dunning.cli.audit import audit_app
-from dunning.cli.common import console, exit_with, fail, field_errors, run, settings
+from dunning.cli.common import console, exit_with, fail, run, settings
 from dunning.cli.db import db_app
 from dunning.cli.dev import dev_app
 from dunning.temporal_client import connect
 from schemas.case import CaseInput
-from schemas.commands import Pause, Payment, Resume
 
 app = typer.Typer(
     name="dunning",
@@ -158,66 +156,6 @@ def cases(
     console.print(table)
 
 
-def _signal(case: str, send: str, command: object) -> None:
-    current = settings()
-    case_id = case_client.normalise_case_id(case)
-    sender = getattr(case_client, send)
-
-    async def go() -> None:
-        await sender(await connect(current), case_id, command)
-
-    try:
-        run(go())
-    except case_client.CaseError as exc:
-        fail(str(exc))
-    console.print(f"{send} sent to {case_id}")
-
-
-@app.command()
-def pause(
-    case: str,
-    reason: str = typer.Option(..., help="why collection stops"),
-    operator: str = typer.Option(..., help="operator id"),
-) -> None:
-    """Stop all contact on a case until it is resumed."""
-    try:
-        command = Pause(reason=reason, operator=operator)
-    except ValidationError as exc:
-        fail(field_errors(exc), 2)
-    _signal(case, "pause", command)
-
-
-@app.command()
-def resume(
-    case: str,
-    reason: str = typer.Option(..., help="why collection restarts"),
-    operator: str = typer.Option(..., help="operator id"),
-) -> None:
-    """Restart contact on a paused case."""
-    try:
-        command = Resume(reason=reason, operator=operator)
-    except ValidationError as exc:
-        fail(field_errors(exc), 2)
-    _signal(case, "resume", command)
-
-
-@app.command()
-def pay(
-    case: str,
-    amount: str = typer.Argument(..., help="amount in the loan's currency, e.g. 100.00"),
-    reference: str = typer.Option(..., help="payment reference; the same reference counts once"),
-) -> None:
-    """Report a payment (partial or full)."""
-    try:
-        value = Decimal(amount)
-        command = Payment(amount=value, reference=reference, source="cli")
-    except InvalidOperation:
-        fail("amount: not a number", 2)
-    except ValidationError as exc:
-        fail(field_errors(exc), 2)
-    _signal(case, "pay", command)
-
-
 def _register_demo() -> None:
     from dunning.cli.demo import demo
 
@@ -225,6 +163,7 @@ def _register_demo() -> None:
 
 
 _register_demo()
+register_actions(app)
 
 
 def main() -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 
@@ -36,9 +37,44 @@ def status_panel(status: CaseStatus) -> Panel:
     facts.add_row(
         "paid", f"{b.paid} {b.currency}" + (f", overpaid {b.overpaid}" if b.overpaid else "")
     )
+    cur = b.currency
     if status.paused is not None:
         p = status.paused
-        facts.add_row("paused", f"since {_when(p.since)} by {p.operator}: {p.reason}")
+        until = f" until {_when(p.until)}" if p.until else ""
+        facts.add_row("paused", f"since {_when(p.since)}{until} by {p.operator}: {p.reason}")
+    if status.promise is not None:
+        pr = status.promise
+        kept = "[green]kept[/]" if pr.kept else f"paid {pr.paid} {cur}"
+        facts.add_row(
+            "promise",
+            f"{pr.amount} {cur} by {pr.pay_by} (holds until {_when(pr.hold_until)}), {kept}",
+        )
+    if status.plan is not None:
+        pl = status.plan
+        total = sum((i.amount for i in pl.instalments), Decimal(0))
+        facts.add_row(
+            "plan",
+            f"{len(pl.instalments)} instalments, {total} {cur}; paid {pl.paid} {cur}"
+            + (f", next due {pl.next_due}" if pl.next_due else ""),
+        )
+    if status.settlement is not None:
+        st = status.settlement
+        approved = f", approved by {st.supervisor}" if st.supervisor else ""
+        facts.add_row(
+            "settlement",
+            f"{st.amount} {cur} by {st.pay_by}, waives {st.waiver} {cur}; "
+            f"paid {st.paid} {cur}{approved}",
+        )
+    if status.dispute is not None:
+        d = status.dispute
+        facts.add_row("dispute", f"open since {_when(d.since)} by {d.operator}: {d.reason}")
+    if status.visit is not None:
+        v = status.visit
+        facts.add_row(
+            "visit",
+            f"{_when(v.at)} with {', '.join(v.collectors)}"
+            + (f": {v.outcome.replace('_', ' ')}" if v.outcome else ""),
+        )
     if status.next_action is not None:
         facts.add_row("next", f"{status.next_action.what} at {_when(status.next_action.at)}")
     counters = ", ".join(f"{k} {v}" for k, v in sorted(status.counters.items())) or "none yet"
@@ -49,7 +85,33 @@ def status_panel(status: CaseStatus) -> Panel:
         events.add_column(column)
     for line in status.last_events:
         events.add_row(str(line.seq), _when(line.at), line.type, line.actor, line.summary)
-    return Panel(Group(facts, events), title=status.case_id)
+    parts: list[RenderableType] = [facts]
+    if status.plan is not None:
+        parts.append(plan_table(status))
+    parts.append(events)
+    return Panel(Group(*parts), title=status.case_id)
+
+
+def plan_table(status: CaseStatus) -> Table:
+    """The plan's schedule: each instalment, and whether the payments so far cover it."""
+    assert status.plan is not None
+    plan = status.plan
+    table = Table(title="repayment plan")
+    table.add_column("#", justify="right")
+    table.add_column("due")
+    table.add_column(f"amount ({status.balance.currency})", justify="right")
+    table.add_column("")
+    covered = Decimal(0)
+    for index, instalment in enumerate(plan.instalments, start=1):
+        covered += instalment.amount
+        if plan.paid >= covered:
+            mark = "[green]paid[/]"
+        elif instalment.due == plan.next_due:
+            mark = "[yellow]next[/]"
+        else:
+            mark = ""
+        table.add_row(str(index), str(instalment.due), str(instalment.amount), mark)
+    return table
 
 
 def _until(moment: datetime | None, now: datetime) -> str:

@@ -6,6 +6,7 @@ through review, never in code or free text, and cannot reach Python internals.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,8 +30,11 @@ def _environment() -> SandboxedEnvironment:
     )
 
 
-def render(name: str, language: str, variables: dict[str, str]) -> str:
-    """Render template `name` in `language`; an unknown variable is an error, not a blank."""
+def render(name: str, language: str, variables: Mapping[str, object]) -> str:
+    """Render template `name` in `language`; an unknown variable is an error, not a blank.
+
+    Values are strings, or lists of string tuples for tables (a plan's schedule).
+    """
     path = TEMPLATE_DIR / language / f"{name}.j2"
     if not path.is_file():
         raise TemplateError(f"no template {name!r} for language {language!r}")

@@ -1,0 +1,336 @@
+"""Operator actions as pure rules: check a command against the case, or say why not,
+and turn an accepted command into the events it records.
+
+The workflow's update validators call `check`; its handlers call `events_for` under
+the case's lock (state may have moved between validation and handling, so the
+handler checks again). No Temporal import: these run in unit tests as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+
+from schemas.commands import (
+    DisputeOpen,
+    DisputeResolve,
+    OperatorAction,
+    Pause,
+    Payment,
+    PromiseToPay,
+    RepaymentPlan,
+    Resume,
+    Settlement,
+    VisitBooking,
+    VisitReport,
+    WriteOff,
+)
+from schemas.events import (
+    CaseClosed,
+    CollectionPaused,
+    CollectionResumed,
+    DisputeOpened,
+    DisputeResolved,
+    Event,
+    PaymentReceived,
+    PlanAgreed,
+    PromiseMade,
+    SettlementAgreed,
+    VisitBooked,
+    VisitReported,
+)
+from workflows.calendar import end_of_day, local_date
+from workflows.decide import stage_change
+from workflows.evolve import allocate
+from workflows.state import CaseState
+
+
+class Rejected(ValueError):
+    """The action does not apply to the case as it stands; the message says why."""
+
+
+def _actor(command: OperatorAction) -> dict[str, Any]:
+    return {
+        "actor": f"operator:{command.operator}",
+        "operator": command.operator,
+        "reason": command.reason,
+    }
+
+
+def local_today(state: CaseState, now: datetime) -> date:
+    return local_date(now, state.case.borrower.timezone)
+
+
+def deadline_after(state: CaseState, day: date, grace_days: int) -> datetime:
+    return end_of_day(day, state.case.borrower.timezone, grace_days, state.policy.day_length)
+
+
+def _open(state: CaseState) -> None:
+    if state.is_closed:
+        raise Rejected(f"the case is closed ({state.closed_reason})")
+
+
+def _no_agreement(state: CaseState) -> None:
+    if state.promise is not None:
+        raise Rejected(f"a promise to pay by {state.promise.pay_by} is already in force")
+    if state.plan is not None:
+        raise Rejected("a repayment plan is already in force")
+    if state.settlement is not None:
+        raise Rejected(f"a settlement payable by {state.settlement.pay_by} is already offered")
+
+
+def _no_dispute(state: CaseState) -> None:
+    if state.dispute is not None:
+        raise Rejected("the case is in dispute: resolve the dispute first")
+
+
+def _future_day(state: CaseState, now: datetime, day: date, field: str, limit: int) -> None:
+    today = local_today(state, now)
+    if day < today:
+        raise Rejected(f"{field}: {day} is in the past (today is {today} for the borrower)")
+    if day > today + timedelta(days=limit):
+        raise Rejected(f"{field}: {day} is more than {limit} days ahead")
+
+
+# --- one rule per action: returns the events, or raises Rejected ----------------------
+
+
+def pause(state: CaseState, command: Pause, now: datetime) -> list[Event]:
+    _open(state)
+    if state.paused is not None:
+        raise Rejected(f"already paused since {state.paused.since:%Y-%m-%d %H:%M} UTC")
+    if command.until is not None and command.until <= now:
+        raise Rejected("until: must be in the future")
+    return [CollectionPaused(at=now, until=command.until, **_actor(command))]
+
+
+def resume(state: CaseState, command: Resume, now: datetime) -> list[Event]:
+    _open(state)
+    if state.paused is None:
+        raise Rejected("the case is not paused")
+    return [CollectionResumed(at=now, paused_for=now - state.paused.since, **_actor(command))]
+
+
+def promise(state: CaseState, command: PromiseToPay, now: datetime) -> list[Event]:
+    _open(state)
+    _no_dispute(state)
+    _no_agreement(state)
+    terms = state.policy.agreements
+    _future_day(state, now, command.pay_by, "pay_by", terms.promise_max_days)
+    if command.amount > state.balance.total:
+        raise Rejected(f"amount: {command.amount} is more than the balance {state.balance.total}")
+    return [
+        PromiseMade(
+            at=now,
+            amount=command.amount,
+            pay_by=command.pay_by,
+            hold_until=deadline_after(state, command.pay_by, terms.promise_grace_days),
+            **_actor(command),
+        )
+    ]
+
+
+def plan(state: CaseState, command: RepaymentPlan, now: datetime) -> list[Event]:
+    _open(state)
+    _no_dispute(state)
+    _no_agreement(state)
+    if command.total != state.balance.total:
+        raise Rejected(
+            f"instalments: they sum to {command.total} but the balance is {state.balance.total}"
+        )
+    first, last = command.instalments[0].due, command.instalments[-1].due
+    _future_day(state, now, first, "instalments[0].due", 366)
+    _future_day(state, now, last, f"instalments[{len(command.instalments) - 1}].due", 3 * 366)
+    grace = state.policy.agreements.plan_grace_days
+    return [
+        PlanAgreed(
+            at=now,
+            instalments=command.instalments,
+            deadlines=tuple(deadline_after(state, i.due, grace) for i in command.instalments),
+            **_actor(command),
+        )
+    ]
+
+
+def settlement(state: CaseState, command: Settlement, now: datetime) -> list[Event]:
+    _open(state)
+    _no_dispute(state)
+    _no_agreement(state)
+    terms = state.policy.agreements
+    balance = state.balance.total
+    if command.amount >= balance:
+        raise Rejected(f"amount: {command.amount} is not below the balance {balance}")
+    floor = (balance * terms.settlement_floor).quantize(Decimal("0.01"))
+    if command.amount < floor:
+        raise Rejected(f"amount: {command.amount} is below the policy's floor of {floor}")
+    waiver = balance - command.amount
+    if waiver > balance * terms.settlement_approval_share:
+        if command.supervisor is None:
+            raise Rejected(
+                f"supervisor: a waiver of {waiver} is past the approval threshold "
+                f"({terms.settlement_approval_share:%} of the balance)"
+            )
+        if command.supervisor == command.operator:
+            raise Rejected("supervisor: must be someone other than the operator")
+    _future_day(state, now, command.pay_by, "pay_by", terms.promise_max_days)
+    return [
+        SettlementAgreed(
+            at=now,
+            amount=command.amount,
+            pay_by=command.pay_by,
+            deadline=deadline_after(state, command.pay_by, 0),
+            waiver=waiver,
+            supervisor=command.supervisor,
+            **_actor(command),
+        )
+    ]
+
+
+def open_dispute(state: CaseState, command: DisputeOpen, now: datetime) -> list[Event]:
+    _open(state)
+    _no_dispute(state)
+    return [DisputeOpened(at=now, **_actor(command))]
+
+
+def resolve_dispute(state: CaseState, command: DisputeResolve, now: datetime) -> list[Event]:
+    _open(state)
+    if state.dispute is None:
+        raise Rejected("the case has no open dispute")
+    events: list[Event] = [DisputeResolved(at=now, outcome=command.outcome, **_actor(command))]
+    if command.outcome == "for_borrower":
+        events.append(
+            CaseClosed(
+                at=now,
+                actor=f"operator:{command.operator}",
+                reason="cancelled",
+                waived=state.balance.total,
+                operator=command.operator,
+                note=command.reason,
+            )
+        )
+    return events
+
+
+def book_visit(state: CaseState, command: VisitBooking, now: datetime) -> list[Event]:
+    _open(state)
+    _no_dispute(state)
+    if state.paused is not None:
+        raise Rejected("the case is paused")
+    if command.at <= now:
+        raise Rejected("at: the appointment must be in the future")
+    window = state.policy.contact_window
+    if window is not None:
+        local = command.at.astimezone(ZoneInfo(state.case.borrower.timezone)).time()
+        if not window.start <= local < window.end:
+            raise Rejected(
+                f"at: {local:%H:%M} borrower time is outside the contact window "
+                f"{window.start:%H:%M}-{window.end:%H:%M}"
+            )
+    if state.visit is not None and state.visit.outcome is None:
+        raise Rejected(f"a visit is already booked for {state.visit.at:%Y-%m-%d %H:%M} UTC")
+    return [
+        VisitBooked(at=now, visit_at=command.at, collectors=command.collectors, **_actor(command))
+    ]
+
+
+def report_visit(state: CaseState, command: VisitReport, now: datetime) -> list[Event]:
+    _open(state)
+    if state.visit is None or state.visit.outcome is not None:
+        raise Rejected("no booked visit is waiting for its report")
+    if state.visit.at > now:
+        raise Rejected(f"the visit is booked for {state.visit.at:%Y-%m-%d %H:%M} UTC, not yet")
+    return [VisitReported(at=now, outcome=command.outcome, **_actor(command))]
+
+
+def escalate(state: CaseState, command: OperatorAction, now: datetime) -> list[Event]:
+    _open(state)
+    target = state.stage_index + 1
+    if target >= len(state.policy.stages):
+        raise Rejected("the case is already in the last stage")
+    return [stage_change(state, now, target, operator=command.operator, reason=command.reason)]
+
+
+def deescalate(state: CaseState, command: OperatorAction, now: datetime) -> list[Event]:
+    _open(state)
+    if state.stage_index <= 0:
+        raise Rejected("the case is already in the first stage")
+    if state.handed_to_legal:
+        raise Rejected("the case has been handed to legal")
+    target = state.stage_index - 1
+    return [stage_change(state, now, target, operator=command.operator, reason=command.reason)]
+
+
+def write_off(state: CaseState, command: WriteOff, now: datetime) -> list[Event]:
+    _open(state)
+    if command.supervisor == command.operator:
+        raise Rejected("supervisor: must be someone other than the operator")
+    return [
+        CaseClosed(
+            at=now,
+            actor=f"operator:{command.operator}",
+            reason="written_off",
+            waived=state.balance.total,
+            operator=command.operator,
+            note=f"{command.reason} (approved by {command.supervisor})",
+        )
+    ]
+
+
+def close(state: CaseState, command: OperatorAction, now: datetime) -> list[Event]:
+    _open(state)
+    return [
+        CaseClosed(
+            at=now,
+            actor=f"operator:{command.operator}",
+            reason="closed",
+            operator=command.operator,
+            note=command.reason,
+        )
+    ]
+
+
+Rule = Callable[[CaseState, Any, datetime], list[Event]]
+
+RULES: dict[str, tuple[type[BaseModel], Rule]] = {
+    "pause_case": (Pause, pause),
+    "resume_case": (Resume, resume),
+    "promise_to_pay": (PromiseToPay, promise),
+    "agree_plan": (RepaymentPlan, plan),
+    "offer_settlement": (Settlement, settlement),
+    "open_dispute": (DisputeOpen, open_dispute),
+    "resolve_dispute": (DisputeResolve, resolve_dispute),
+    "book_visit": (VisitBooking, book_visit),
+    "report_visit": (VisitReport, report_visit),
+    "escalate": (OperatorAction, escalate),
+    "deescalate": (OperatorAction, deescalate),
+    "write_off": (WriteOff, write_off),
+    "close_case": (OperatorAction, close),
+}
+
+
+def payment(state: CaseState, command: Payment, now: datetime) -> list[Event]:
+    """A payment: penalty, fees, interest, then principal; any excess is recorded as
+    overpaid and the balance never goes below zero. A known reference counts once."""
+    _open(state)
+    if command.reference in state.payment_refs:
+        return []
+    split = allocate(state.balance, command.amount)
+    return [
+        PaymentReceived(
+            at=now,
+            actor=f"service:{command.source}",
+            amount=command.amount,
+            reference=command.reference,
+            applied_penalty=split["penalty"],
+            applied_fees=split["fees"],
+            applied_interest=split["interest"],
+            applied_principal=split["principal"],
+            overpaid=split["overpaid"],
+            balance_after=state.balance.total - (command.amount - split["overpaid"]),
+        )
+    ]
