@@ -24,7 +24,7 @@ import pytest
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
-from dunning.db.migrate import MigrationError, apply_migrations, ensure_database
+from dunning.db.migrate import MigrationError, apply_migrations, ensure_database, load
 from dunning.localstack import stack as localstack
 from dunning.localstack.stack import private_settings
 from dunning.settings import Settings
@@ -120,10 +120,12 @@ async def test_migrations_already_applied_apply_nothing(stack: tuple[Settings, s
     assert await apply_migrations(settings.database_url) == []
     conn = await asyncpg.connect(settings.database_url)
     try:
-        versions = [r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")]
+        rows = await conn.fetch("SELECT version FROM schema_migrations ORDER BY version")
+        versions = [r["version"] for r in rows]
     finally:
         await conn.close()
-    assert versions == ["0001_audit_and_outbox"]
+    assert versions == [m.version for m in load()]  # every shipped migration, once
+    assert versions[:2] == ["0001_audit_and_outbox", "0002_audit_hash_chain"]
 
 
 async def test_migrations_run_once_under_concurrency_and_refuse_edits(
@@ -153,10 +155,11 @@ async def test_data_survives_down_and_up(stack: tuple[Settings, str]) -> None:
     try:
         await conn.execute(
             "INSERT INTO audit_events (case_id, seq, event_type, occurred_at, actor,"
-            " workflow_id, run_id, payload) VALUES ($1, 1, 'CaseOpened', $2, 'test',"
-            " 'wf', 'run', '{}')",
+            " workflow_id, run_id, payload, prev_hash, hash) VALUES ($1, 1, 'CaseOpened', $2,"
+            " 'test', 'wf', 'run', '{}', $3, $3)",  # any well-formed hash: not a chain test
             "case-survives",
             datetime.now(UTC),
+            "0" * 64,
         )
     finally:
         await conn.close()

@@ -1,0 +1,112 @@
+"""`dunning audit history`: a case's timeline for auditors, personal data masked.
+
+The audit log keeps the borrower's name, phones and address (in `case_opened`); a
+timeline is read by more people than need those, so they are masked unless an
+auditor asks to reveal them, and every reveal is itself recorded (`audit_reveals`)
+before anything is shown.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from dunning.audit.fold import parse
+from dunning.db.audit_store import AuditRow, read_rows
+from workflows.status_view import describe
+
+MASK = "***"
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    seq: int
+    occurred_at: datetime
+    event_type: str
+    actor: str
+    summary: str
+    run_id: str
+    hash: str | None
+    payload: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "occurred_at": self.occurred_at.isoformat(),
+            "event_type": self.event_type,
+            "actor": self.actor,
+            "summary": self.summary,
+            "run_id": self.run_id,
+            "hash": self.hash,
+            "payload": self.payload,
+        }
+
+
+def mask_name(name: str) -> str:
+    return f"{name[:1]}{MASK}"
+
+
+def mask_phone(phone: str) -> str:
+    return f"{MASK}{phone[-2:]}"
+
+
+def mask_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """A copy with the borrower's name, phones and address masked (other fields as is)."""
+    masked = copy.deepcopy(payload)
+    borrower = masked.get("case", {}).get("borrower")
+    if isinstance(borrower, dict):
+        if isinstance(borrower.get("name"), str):
+            borrower["name"] = mask_name(borrower["name"])
+        if isinstance(borrower.get("phones"), list):
+            borrower["phones"] = [mask_phone(str(p)) for p in borrower["phones"]]
+        if borrower.get("address") is not None:
+            borrower["address"] = MASK
+    return masked
+
+
+def timeline(rows: list[AuditRow], reveal: bool = False) -> list[TimelineRow]:
+    result = []
+    for row in rows:
+        try:
+            summary = describe(parse(row))
+        except ValueError:  # pydantic's ValidationError is a ValueError
+            summary = "(not a valid event: run `dunning audit verify`)"
+        result.append(
+            TimelineRow(
+                seq=row.seq,
+                occurred_at=row.occurred_at,
+                event_type=row.event_type,
+                actor=row.actor,
+                summary=summary,
+                run_id=row.run_id,
+                hash=row.hash,
+                payload=row.payload if reveal else mask_payload(row.payload),
+            )
+        )
+    return result
+
+
+async def case_timeline(
+    pool: asyncpg.Pool,
+    case_id: str,
+    reveal_by: str | None = None,
+    reason: str | None = None,
+) -> list[TimelineRow]:
+    """The case's timeline; unmasked only for a named auditor with a reason, and only
+    once the reveal is on record (same transaction as the read)."""
+    if reveal_by is not None and not (reveal_by.strip() and (reason or "").strip()):
+        raise ValueError("a reveal needs an auditor id and a reason")
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await read_rows(conn, case_id)
+        if reveal_by is not None and rows:
+            await conn.execute(
+                "INSERT INTO audit_reveals (case_id, auditor, reason) VALUES ($1, $2, $3)",
+                case_id,
+                reveal_by.strip(),
+                (reason or "").strip(),
+            )
+    return timeline(rows, reveal=reveal_by is not None)

@@ -1,0 +1,172 @@
+"""`dunning audit verify`: is a case's audit log intact, and does it agree with the case?
+
+Three checks, each naming the row that fails:
+
+- the chain: seqs run 1..n without gaps, every `prev_hash` is the previous row's
+  `hash` (GENESIS for the first), and every `hash` is recomputed from the row's
+  content. Only the first broken row is reported: everything after it is suspect.
+- the fold: every payload is a valid event agreeing with its columns, and the events
+  apply in order with `evolve`, like in the workflow.
+- the live case: the status rebuilt from the log against the workflow's `status`
+  query (open case) or result (completed case), field by field.
+
+Rows written before the chain existed (NULL hashes) are counted as legacy, not
+broken; a legacy row after a chained one is broken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from dunning.audit.fold import Problem, fold
+from dunning.db.audit_store import AuditRow, read_rows
+from dunning.db.chain import GENESIS
+from schemas.status import CaseStatus
+from workflows.status_view import case_status
+
+# Fields of CaseStatus that depend on the instant it is computed at (a query answers
+# at the workflow's last task time), so a rebuilt status cannot be asked to match them.
+TIME_DEPENDENT = frozenset({"days_past_due", "next_action"})
+# A query may see events the workflow has not flushed to the log yet (they are
+# written before every wait); give it this long to catch up before calling it a gap.
+SETTLE_ATTEMPTS = 20
+SETTLE_DELAY = 0.25
+
+
+@dataclass
+class CaseReport:
+    case_id: str
+    rows: int = 0
+    legacy_rows: int = 0
+    head_hash: str | None = None
+    live: str = "not compared"
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "case_id": self.case_id,
+            "ok": self.ok,
+            "rows": self.rows,
+            "legacy_rows": self.legacy_rows,
+            "head_hash": self.head_hash,
+            "live": self.live,
+            "problems": [
+                {"seq": p.seq, "check": p.check, "detail": p.detail} for p in self.problems
+            ],
+        }
+
+
+def check_chain(rows: list[AuditRow]) -> tuple[int, Problem | None]:
+    """(legacy rows, first broken row or None)."""
+    legacy = 0
+    previous: AuditRow | None = None
+    for expected, row in enumerate(rows, start=1):
+        if row.seq != expected:
+            return legacy, Problem(
+                row.case_id, row.seq, "chain", f"seq {expected} is missing (next is {row.seq})"
+            )
+        if row.hash is None:
+            if previous is not None and previous.hash is not None:
+                return legacy, Problem(row.case_id, row.seq, "chain", "unchained row in the chain")
+            legacy += 1
+            previous = row
+            continue
+        link = previous.hash if previous is not None and previous.hash is not None else GENESIS
+        if row.prev_hash != link:
+            return legacy, Problem(
+                row.case_id,
+                row.seq,
+                "chain",
+                f"prev_hash does not link to seq {row.seq - 1}"
+                if row.seq > 1
+                else "prev_hash of the first row is not GENESIS",
+            )
+        if row.computed_hash() != row.hash:
+            return legacy, Problem(
+                row.case_id, row.seq, "chain", "hash does not match the row's content"
+            )
+        previous = row
+    return legacy, None
+
+
+def compare(case_id: str, audit: CaseStatus, live: CaseStatus) -> list[Problem]:
+    """Every field where the status rebuilt from the log differs from the live one."""
+    ours = _flat(audit.model_dump(mode="json", exclude=set(TIME_DEPENDENT)))
+    theirs = _flat(live.model_dump(mode="json", exclude=set(TIME_DEPENDENT)))
+    return [
+        Problem(case_id, None, "live", f"{key}: audit {ours.get(key)!r}, live {theirs.get(key)!r}")
+        for key in sorted(ours.keys() | theirs.keys())
+        if ours.get(key) != theirs.get(key)
+    ]
+
+
+def _flat(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, item in value.items():
+        if isinstance(item, dict) and key != "counters":
+            flat.update(_flat(item, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = item
+    return flat
+
+
+async def verify_case(
+    pool: asyncpg.Pool, case_id: str, client: Client | None, now: datetime | None = None
+) -> CaseReport:
+    """Check one case; `client=None` checks the log alone."""
+    report = CaseReport(case_id)
+    async with pool.acquire() as conn:
+        rows = await read_rows(conn, case_id)
+        live, report.live = await _live(client, case_id)
+        for _ in range(SETTLE_ATTEMPTS):
+            if live is None or live.events == len(rows) or report.live != "open":
+                break
+            await asyncio.sleep(SETTLE_DELAY)  # events not flushed yet, or new ones since
+            live, report.live = await _live(client, case_id)
+            rows = await read_rows(conn, case_id)
+    report.rows = len(rows)
+    if not rows:
+        report.problems.append(Problem(case_id, None, "chain", "no audit rows"))
+        return report
+    report.head_hash = rows[-1].hash
+    report.legacy_rows, broken = check_chain(rows)
+    if broken is not None:
+        report.problems.append(broken)
+    folded = fold(rows)
+    report.problems += folded.problems
+    if live is not None and folded.state is not None and not folded.problems:
+        rebuilt = case_status(folded.state, now or datetime.now(UTC))
+        report.problems += compare(case_id, rebuilt, live)
+    return report
+
+
+async def _live(client: Client | None, case_id: str) -> tuple[CaseStatus | None, str]:
+    """The workflow's own view of the case and how it was obtained."""
+    from workflows.loan_collection import LoanCollection
+
+    if client is None:
+        return None, "not compared"
+    handle = client.get_workflow_handle_for(LoanCollection.run, case_id)
+    try:
+        described = await handle.describe()
+        if described.status == WorkflowExecutionStatus.RUNNING:
+            return await handle.query(LoanCollection.status), "open"
+        if described.status == WorkflowExecutionStatus.COMPLETED:
+            return await handle.result(), "completed"
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None, "no workflow (past retention?): not compared"
+        raise
+    status = described.status.name.lower() if described.status is not None else "unknown"
+    return None, f"workflow {status}: not compared"
