@@ -23,6 +23,8 @@ from temporalio.worker import Worker
 import starter
 from dunning import case_client
 from schemas.commands import (
+    DisputeOpen,
+    DisputeResolve,
     Instalment,
     OperatorAction,
     Payment,
@@ -30,6 +32,9 @@ from schemas.commands import (
     RepaymentPlan,
     Resume,
     Settlement,
+    VisitBooking,
+    VisitReport,
+    WriteOff,
 )
 from schemas.status import CaseStatus
 from tests.factories import TOTAL, case_input
@@ -336,3 +341,105 @@ async def test_plan_paid_in_full_closes_the_case_as_paid(
 
     assert final.state == "closed" and final.closed_reason == "paid"
     assert final.balance.total == Decimal("0")
+
+
+# --- the other actions, end to end ------------------------------------------------------
+
+
+async def test_settlement_paid_in_time_closes_as_settled_with_the_waiver(
+    ts_env: WorkflowEnvironment, ts_worker: Worker, pool: asyncpg.Pool, task_queue: str
+) -> None:
+    handle = await _ts_start(ts_env, task_queue, "L-settle")
+    today = _today(await ts_env.get_current_time())
+    offer = Settlement(amount=Decimal("800.00"), pay_by=today + timedelta(days=10), **OP)
+    # Waiving 270 of 1070 is past the 20% approval share: a supervisor must approve.
+    with pytest.raises(WorkflowUpdateFailedError) as failed:
+        await _update(handle, "offer_settlement", offer)
+    assert "supervisor" in str(failed.value.cause)
+    too_low = Settlement(
+        amount=Decimal("100.00"), pay_by=today + timedelta(days=10), supervisor="sup-1", **OP
+    )
+    with pytest.raises(WorkflowUpdateFailedError) as failed:
+        await _update(handle, "offer_settlement", too_low)
+    assert "below the policy's floor" in str(failed.value.cause)
+
+    approved = offer.model_copy(update={"supervisor": "sup-1"})
+    status = await _update(handle, "offer_settlement", approved)
+    assert status.settlement is not None and status.settlement.waiver == Decimal("270.00")
+    await ts_env.sleep(timedelta(days=3))
+    await _update(
+        handle, "record_payment", Payment(amount=Decimal("800.00"), reference="S-1", source="core")
+    )
+
+    final: CaseStatus = await handle.result()
+    assert final.closed_reason == "settled"
+    events = await audit_events(pool, handle.id)
+    closed = events[-1]
+    assert closed.type == "case_closed" and closed.waived == Decimal("270.00")
+
+
+async def test_dispute_stops_contact_and_resolution_for_the_borrower_cancels(
+    ts_env: WorkflowEnvironment, ts_worker: Worker, pool: asyncpg.Pool, task_queue: str
+) -> None:
+    handle = await _ts_start(ts_env, task_queue, "L-dispute")
+    opened = await _update(handle, "open_dispute", DisputeOpen(**OP))
+    assert opened.dispute is not None
+    with pytest.raises(WorkflowUpdateFailedError) as failed:
+        await _update(
+            handle,
+            "promise_to_pay",
+            PromiseToPay(
+                amount=Decimal("10.00"),
+                pay_by=_today(await ts_env.get_current_time()) + timedelta(days=2),
+                **OP,
+            ),
+        )
+    assert "in dispute" in str(failed.value.cause)
+    await ts_env.sleep(timedelta(days=40))
+    held = await handle.query(LoanCollection.status)
+    assert held.stage == opened.stage, "a dispute stops escalation too"
+    assert _contacts(held) == _contacts(opened)
+
+    await _update(handle, "resolve_dispute", DisputeResolve(outcome="for_borrower", **OP))
+    final: CaseStatus = await handle.result()
+    assert final.closed_reason == "cancelled"
+
+
+async def test_visit_escalation_and_write_off(
+    dev_client: Client, dev_worker: Worker, pool: asyncpg.Pool, task_queue: str
+) -> None:
+    handle = await _start(dev_client, task_queue, "L-ops")
+    await _quiet_length(handle)
+    moved = await _update(handle, "escalate", OperatorAction(**OP))
+    assert moved.stage == "negotiation"
+    moved = await _update(handle, "escalate", OperatorAction(**OP))
+    assert moved.stage == "field_visit"
+    back = await _update(handle, "deescalate", OperatorAction(**OP))
+    assert back.stage == "negotiation"
+
+    tomorrow = (await _local_today(handle)) + timedelta(days=1)
+    at_night = datetime.combine(tomorrow, datetime.min.time(), SHANGHAI) + timedelta(hours=23)
+    with pytest.raises(WorkflowUpdateFailedError) as failed:
+        await _update(
+            handle, "book_visit", VisitBooking(at=at_night, collectors=("c-1", "c-2"), **OP)
+        )
+    assert "outside the contact window" in str(failed.value.cause)
+    at_ten = at_night - timedelta(hours=13)
+    booked = await _update(
+        handle, "book_visit", VisitBooking(at=at_ten, collectors=("c-1", "c-2"), **OP)
+    )
+    assert booked.visit is not None and booked.visit.collectors == ["c-1", "c-2"]
+    with pytest.raises(WorkflowUpdateFailedError) as failed:
+        await _update(handle, "report_visit", VisitReport(outcome="met", **OP))
+    assert "not yet" in str(failed.value.cause)
+
+    with pytest.raises(WorkflowUpdateFailedError) as failed:
+        await _update(handle, "write_off", WriteOff(supervisor="op-7", **OP))
+    assert "someone other than the operator" in str(failed.value.cause)
+    final = await _update(handle, "write_off", WriteOff(supervisor="sup-1", **OP))
+    assert final.closed_reason == "written_off"
+    await handle.result()
+    events = await audit_events(pool, handle.id)
+    assert [e.type for e in events if e.type == "stage_changed"] == ["stage_changed"] * 3
+    assert events[-1].type == "case_closed" and events[-1].waived == TOTAL
+    assert events[-1].actor == "operator:op-7"

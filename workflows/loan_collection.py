@@ -16,6 +16,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.actions as actions
     from schemas.activity_io import (
         AgreementReceipt,
         AgreementRequest,
@@ -39,7 +40,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from schemas.events import AgreementRecorded, AuditRecord, CaseOpened, Event
     from schemas.status import CaseStatus
-    from workflows import actions
     from workflows.decide import Decision, Effect, decide
     from workflows.effects import ACTIVITY_FOR_CHANNEL, event_for
     from workflows.evolve import evolve
