@@ -215,3 +215,12 @@ def export(
 
     for manifest in _with_pool(current, go):
         console.print(f"wrote {manifest.parent}", highlight=False)
+
+
+def _register_replay() -> None:
+    from dunning.cli.audit_replay import replay
+
+    audit_app.command("replay")(replay)
+
+
+_register_replay()

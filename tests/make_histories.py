@@ -1,0 +1,156 @@
+"""Record the committed workflow histories in `tests/histories/` that CI replays.
+
+`.venv/bin/python -m tests.make_histories` brings up a private embedded stack in a
+temporary folder, runs a worker in this process, drives a few representative cases
+on an accelerated policy to their end, writes every run's history as
+`tests/histories/<name>-run<N>.json` and stops the stack.
+
+Re-record only on purpose: the files are the *old* code's histories, and
+`tests/test_replay.py` proves the current code still replays them. A change that
+alters the workflow's commands must go through `workflow.patched` (see
+docs/architecture.md, "Determinism"), not through re-recording.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
+
+import starter
+from dunning.audit.replay import fetch_histories
+from dunning.localstack import stack
+from dunning.settings import Settings
+from dunning.temporal_client import connect
+from schemas.commands import Pause, Payment, Resume
+from tests.factories import TOTAL, case_input, fast_policy
+from worker import running_worker
+from workflows.loan_collection import LoanCollection
+
+HERE = Path(__file__).resolve().parent / "histories"
+DAY = timedelta(milliseconds=500)
+
+Handle = WorkflowHandle[LoanCollection, object]
+Script = Callable[[Handle], Awaitable[None]]
+
+
+def case_id(name: str) -> str:
+    """The workflow id a committed history was recorded under."""
+    return f"case-L-hist-{name}"
+
+
+def history_files(directory: Path = HERE) -> dict[str, list[Path]]:
+    """Committed histories by case name, each case's runs in order."""
+    cases: dict[str, list[Path]] = {}
+    for path in sorted(directory.glob("*-run*.json")):
+        cases.setdefault(path.stem.rpartition("-run")[0], []).append(path)
+    for runs in cases.values():
+        runs.sort(key=lambda p: int(p.stem.rpartition("-run")[2]))
+    return cases
+
+
+async def _days(n: float) -> None:
+    await asyncio.sleep(DAY.total_seconds() * n)
+
+
+async def _nothing(handle: Handle) -> None:
+    return None
+
+
+async def _paid_in_full(handle: Handle) -> None:
+    await _days(3)
+    await handle.signal(LoanCollection.payment, Payment(amount=TOTAL, reference="PAY-full"))
+
+
+async def _partially_paid(handle: Handle) -> None:
+    await _days(2)
+    await handle.signal(
+        LoanCollection.payment, Payment(amount=Decimal("300.00"), reference="PAY-part-1")
+    )
+    # A duplicate reference counts once.
+    await handle.signal(
+        LoanCollection.payment, Payment(amount=Decimal("300.00"), reference="PAY-part-1")
+    )
+    await _days(3)
+    await handle.signal(
+        LoanCollection.payment, Payment(amount=TOTAL - Decimal("300.00"), reference="PAY-part-2")
+    )
+
+
+async def _paused_and_resumed(handle: Handle) -> None:
+    await _days(2)
+    await handle.signal(LoanCollection.pause, Pause(reason="hardship review", operator="op-7"))
+    await _days(4)
+    await handle.signal(LoanCollection.resume, Resume(reason="review done", operator="op-9"))
+
+
+# name -> (days past due at opening, continue-as-new cap, what happens to the case)
+SCENARIOS: dict[str, tuple[int, int | None, Script]] = {
+    "legal": (1, None, _nothing),
+    "paid": (1, None, _paid_in_full),
+    "partial-then-paid": (1, None, _partially_paid),
+    "paused-resumed": (1, None, _paused_and_resumed),
+    "opened-late": (9, None, _nothing),  # skips stages on opening
+    "continued-as-new": (1, 10, _nothing),
+}
+
+
+async def record(settings: Settings, out: Path) -> dict[str, int]:
+    client: Client = await connect(settings)
+    policy = fast_policy(DAY)
+    async with running_worker(settings, client):
+        handles: dict[str, Handle] = {}
+        for name, (dpd, cap, _) in SCENARIOS.items():
+            case = case_input(f"L-hist-{name}", loan={"days_past_due": dpd})
+            assert case.case_id == case_id(name)
+            params = starter.workflow_input(case).model_copy(
+                update={"policy": policy, "max_events_per_run": cap}
+            )
+            handles[name] = await client.start_workflow(
+                LoanCollection.run, params, id=case.case_id, task_queue=settings.task_queue
+            )
+        await asyncio.gather(*(SCENARIOS[n][2](h) for n, h in handles.items()))
+        await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles.values())), 120)
+    histories = {name: await fetch_histories(client, case_id(name)) for name in SCENARIOS}
+    write(histories, out)
+    return {name: len(runs) for name, runs in histories.items()}
+
+
+def write(histories: dict[str, list[WorkflowHistory]], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*-run*.json"):
+        old.unlink()
+    for name, runs in histories.items():
+        for n, history in enumerate(runs, start=1):
+            # Compact JSON: the same content as `to_json()`, a third of the size.
+            text = json.dumps(history.to_json_dict(), separators=(",", ":"), sort_keys=True)
+            (out / f"{name}-run{n}.json").write_text(text + "\n")
+
+
+def main() -> None:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE
+    with tempfile.TemporaryDirectory(prefix="dunning-histories-") as tmp:
+        settings = stack.private_settings(Path(tmp)).model_copy(
+            update={"task_queue": f"histories-{uuid.uuid4().hex[:8]}"}
+        )
+        stack.up(settings)
+        try:
+            runs = asyncio.run(record(settings, out))
+        finally:
+            stack.down(settings)
+    size = sum(p.stat().st_size for p in out.glob("*.json"))
+    for name, n in runs.items():
+        print(f"{name}: {n} run(s)")
+    print(f"{out}: {size / 1024:.0f} KiB")
+
+
+if __name__ == "__main__":
+    main()
