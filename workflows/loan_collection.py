@@ -63,6 +63,7 @@ AUDIT_TIMEOUT = timedelta(seconds=10)
 # Patch ids (`workflow.patched`): each names a change to the commands the workflow
 # issues, so runs recorded before it still replay. Never reuse or rename one.
 PUBLISH_AFTER_AUDIT = "publish-search-attributes-after-audit"
+WAKE_ON_EVENTS_DURING_FLUSH = "wake-on-events-during-flush"
 
 AGREEMENT_KINDS: dict[str, Literal["promise", "plan", "settlement"]] = {
     "promise_made": "promise",
@@ -104,6 +105,7 @@ class LoanCollection:
                     if decision.effect is not None:
                         self._record(await self._perform(decision.effect))
                 continue
+            decided_at_seq = self._state.seq
             await self._flush()
             if self._state.is_closed:
                 break
@@ -111,7 +113,11 @@ class LoanCollection:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 await self._flush()
                 workflow.continue_as_new(self._params.model_copy(update={"carried": self._state}))
-            await self._sleep(decision)
+            # A message that lands while the flush is in flight makes the decision stale:
+            # wake at once instead of sleeping on it (a hold could otherwise wait forever).
+            # Runs recorded before this fix slept on the state after the flush.
+            seen = decided_at_seq if workflow.patched(WAKE_ON_EVENTS_DURING_FLUSH) else None
+            await self._sleep(decision, seen)
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._flush()
         return case_status(self._state, workflow.now())
@@ -393,8 +399,10 @@ class LoanCollection:
             workflow.upsert_search_attributes(updates(values))
             self._published = values
 
-    async def _sleep(self, decision: Decision) -> None:
-        seen = self._state.seq
+    async def _sleep(self, decision: Decision, seen: int | None = None) -> None:
+        """Wait until the decision's time, or until an event after sequence `seen`."""
+        if seen is None:
+            seen = self._state.seq
         timeout = None
         if decision.wake_at is not None:
             timeout = max(decision.wake_at - workflow.now(), timedelta(milliseconds=1))
