@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     policy_dir: Path | None = Field(
         default=None, description="extra folder searched for policy files before the shipped ones"
     )
+    template_dir: Path | None = Field(
+        default=None,
+        description="extra folder of message templates (<language>/<name>.j2), searched first",
+    )
 
 
 @lru_cache(maxsize=1)

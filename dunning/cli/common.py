@@ -18,7 +18,7 @@ from dunning.settings import Settings, get_settings
 
 T = TypeVar("T")
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)  # one line per error, for scripts too
 
 
 def settings() -> Settings:

@@ -15,6 +15,7 @@ from dunning.cli.audit import audit_app
 from dunning.cli.common import console, exit_with, fail, run, settings
 from dunning.cli.db import db_app
 from dunning.cli.dev import dev_app
+from dunning.cli.policy import policy_app
 from dunning.temporal_client import connect
 from schemas.case import CaseInput
 
@@ -27,6 +28,7 @@ app = typer.Typer(
 app.add_typer(dev_app, name="dev")
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
+app.add_typer(policy_app, name="policy")
 schema_app = typer.Typer(help="JSON Schemas for callers in any language.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 

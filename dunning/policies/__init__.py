@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from dunning.settings import get_settings
-from dunning.templates import available
+from dunning.templates import MESSAGE_VARIABLES, available, variables
 from schemas.policy import Policy
 
 SHIPPED = Path(__file__).parent
@@ -49,10 +49,19 @@ def _check_templates(path: Path, policy: Policy) -> None:
         known = available(language)
         for s, stage in enumerate(policy.stages):
             for a, action in enumerate(stage.actions):
-                if action.template is not None and action.template not in known:
+                if action.template is None:
+                    continue
+                field = f"stages.{s}.actions.{a}.template"
+                if action.template not in known:
                     raise PolicyError(
-                        f"{path}: stages.{s}.actions.{a}.template: no template "
-                        f"{action.template!r} for language {language}"
+                        f"{path}: {field}: no template {action.template!r} for language {language}"
+                    )
+                unknown = variables(action.template, language) - MESSAGE_VARIABLES
+                if unknown:
+                    raise PolicyError(
+                        f"{path}: {field}: template {action.template!r} ({language}) uses "
+                        f"unknown variable(s) {', '.join(sorted(unknown))}; known: "
+                        f"{', '.join(sorted(MESSAGE_VARIABLES))}"
                     )
 
 

@@ -10,20 +10,41 @@ from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
-from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2 import FileSystemLoader, StrictUndefined, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 TEMPLATE_DIR = Path(__file__).parent
+
+# What the workflow passes to a policy's SMS templates (LoanCollection._perform). A
+# template that uses anything else is refused when its policy is checked or loaded,
+# not when a message is due.
+MESSAGE_VARIABLES = frozenset({"name", "loan_id", "amount", "currency", "days_past_due"})
 
 
 class TemplateError(LookupError):
     pass
 
 
-@lru_cache(maxsize=1)
-def _environment() -> SandboxedEnvironment:
+def search_path() -> list[Path]:
+    """A lender's own template folder (`DUNNING_TEMPLATE_DIR`) first, then the shipped one."""
+    from dunning.settings import get_settings
+
+    extra = get_settings().template_dir
+    return [extra, TEMPLATE_DIR] if extra is not None else [TEMPLATE_DIR]
+
+
+def _find(name: str, language: str) -> Path | None:
+    for folder in search_path():
+        path = folder / language / f"{name}.j2"
+        if path.is_file():
+            return path
+    return None
+
+
+@lru_cache(maxsize=4)
+def _environment(folders: tuple[Path, ...] = (TEMPLATE_DIR,)) -> SandboxedEnvironment:
     return SandboxedEnvironment(
-        loader=FileSystemLoader(str(TEMPLATE_DIR)),
+        loader=FileSystemLoader([str(f) for f in folders]),
         undefined=StrictUndefined,
         autoescape=False,
         keep_trailing_newline=False,
@@ -35,12 +56,20 @@ def render(name: str, language: str, variables: Mapping[str, object]) -> str:
 
     Values are strings, or lists of string tuples for tables (a plan's schedule).
     """
-    path = TEMPLATE_DIR / language / f"{name}.j2"
-    if not path.is_file():
+    if _find(name, language) is None:
         raise TemplateError(f"no template {name!r} for language {language!r}")
-    template = _environment().get_template(f"{language}/{name}.j2")
+    template = _environment(tuple(search_path())).get_template(f"{language}/{name}.j2")
     return template.render(**variables).strip()
 
 
 def available(language: str) -> set[str]:
-    return {p.stem for p in (TEMPLATE_DIR / language).glob("*.j2")}
+    return {p.stem for folder in search_path() for p in (folder / language).glob("*.j2")}
+
+
+def variables(name: str, language: str) -> set[str]:
+    """The variables template `name` uses (every one must be supplied when rendering)."""
+    path = _find(name, language)
+    if path is None:
+        raise TemplateError(f"no template {name!r} for language {language!r}")
+    source = path.read_text(encoding="utf-8")
+    return set(meta.find_undeclared_variables(_environment().parse(source)))

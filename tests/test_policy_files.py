@@ -1,0 +1,101 @@
+"""Policy files are data: a bad one is refused with the file, the field and the problem,
+before any case runs on it (`dunning policy check`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dunning.policies import SHIPPED, PolicyError, load_file
+
+DUNNING = str(Path(sys.executable).parent / "dunning")
+GOOD = (SHIPPED / "default.toml").read_text(encoding="utf-8")
+
+
+def _policy(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "lender.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+BROKEN = [
+    ("version = 1", "version = 0", "version: Input should be greater than or equal to 1"),
+    ('name = "default"', 'name = "Default Policy"', "name: String should match pattern"),
+    ("from_dpd = 15", "from_dpd = 0", "stages: from_dpd must be strictly increasing"),
+    ('start = "08:00:00"', 'start = "23:00:00"', "contact_window: start must be before end"),
+    ('template = "reminder"', 'template = "nope"', "no template 'nope'"),
+    ("every_days = 3", "every_days = 0", "every_days: Input should be greater than or equal to 1"),
+    (
+        'resume_stage_after_broken = "negotiation"',
+        'resume_stage_after_broken = "court"',
+        "agreements.resume_stage_after_broken: no stage named 'court'",
+    ),
+    ('day_length = "P1D"', 'day_length = "often"', "day_length: Input should be a valid"),
+    ('settlement_floor = "0.5"', 'settlement_floor = "1.5"', "settlement_floor: Input should be"),
+    ("[[stages]]", "[[stagez]]", "stagez: Extra inputs are not permitted"),
+]
+
+
+@pytest.mark.parametrize(("good", "bad", "problem"), BROKEN)
+def test_invalid_policy_is_refused_with_file_field_and_problem(
+    tmp_path: Path, good: str, bad: str, problem: str
+) -> None:
+    assert good in GOOD
+    path = _policy(tmp_path, GOOD.replace(good, bad, 1))
+
+    with pytest.raises(PolicyError) as refused:
+        load_file(path)
+
+    assert str(refused.value).startswith(f"{path}: ")
+    assert problem in str(refused.value)
+
+
+def test_unparsable_toml_names_the_file_and_line(tmp_path: Path) -> None:
+    path = _policy(tmp_path, GOOD.replace("version = 1", "version = = 1"))
+    with pytest.raises(PolicyError, match=r"lender\.toml: .*line"):
+        load_file(path)
+
+
+def test_policy_check_catches_an_unknown_template_variable(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    for language in ("en", "zh-CN"):
+        (templates / language).mkdir(parents=True)
+        (templates / language / "gentle.j2").write_text(
+            "Dear {{ name }}, {{ balance_due }} is due. Reply STOP to opt out.", encoding="utf-8"
+        )
+    path = _policy(tmp_path, GOOD.replace('template = "reminder"', 'template = "gentle"', 1))
+    env = {**os.environ, "DUNNING_TEMPLATE_DIR": str(templates)}
+
+    done = subprocess.run(
+        [DUNNING, "policy", "check", str(path)], env=env, capture_output=True, text=True
+    )
+
+    assert done.returncode == 1
+    assert "stages.0.actions.0.template" in done.stderr
+    assert "unknown variable(s) balance_due" in done.stderr
+
+
+def test_policy_check_accepts_the_shipped_policies_and_show_lists_the_cadence() -> None:
+    for name in ("default", "demo"):
+        done = subprocess.run(
+            [DUNNING, "policy", "check", str(SHIPPED / f"{name}.toml")],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith(f"ok: {name}@1")
+    shown = subprocess.run(
+        [DUNNING, "policy", "show", "default"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "160"},
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "every 3 days from day 0" in shown.stdout
+    assert "08:00-22:00 borrower time" in shown.stdout
+    missing = subprocess.run([DUNNING, "policy", "show", "nope"], capture_output=True, text=True)
+    assert missing.returncode == 1 and "no policy named 'nope'" in missing.stderr
