@@ -22,6 +22,7 @@ from activities.agreements import AgreementActivities
 from activities.audit import AuditActivities
 from activities.outbound import OutboundActivities
 from activities.providers.sandbox import SandboxProvider
+from activities.providers.webhook import WebhookProvider, WebhookUrls
 from dunning.logging_setup import configure
 from dunning.settings import Settings, get_settings
 from dunning.temporal_client import connect
@@ -49,12 +50,41 @@ def preload_reference_data() -> None:
     phonenumbers.PhoneMetadata.load_all()
 
 
+class ProviderSettingsError(ValueError):
+    """`provider = "webhook"` without a URL per channel or without the secret."""
+
+
+def build_provider(settings: Settings, pool: asyncpg.Pool) -> SandboxProvider | WebhookProvider:
+    if settings.provider == "sandbox":
+        return SandboxProvider(pool)
+    urls = {
+        "sms": settings.webhook_sms_url,
+        "call": settings.webhook_dialer_url,
+        "field_visit": settings.webhook_field_url,
+        "legal_handoff": settings.webhook_legal_url,
+    }
+    missing = [name for name, url in urls.items() if not url]
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    if missing or not secret:
+        needed = [f"{name} url" for name in missing] + ([] if secret else ["webhook_secret"])
+        raise ProviderSettingsError(f"provider webhook needs: {', '.join(needed)}")
+    return WebhookProvider(
+        WebhookUrls(**{name: str(url) for name, url in urls.items()}),
+        secret.encode("utf-8"),
+        timeout_s=settings.webhook_timeout_s,
+    )
+
+
 def build_worker(
-    client: Client, pool: asyncpg.Pool, task_queue: str, settings: Settings | None = None
+    client: Client,
+    pool: asyncpg.Pool,
+    task_queue: str,
+    settings: Settings | None = None,
+    provider: SandboxProvider | WebhookProvider | None = None,
 ) -> Worker:
     settings = settings or get_settings()
     preload_reference_data()
-    provider = SandboxProvider(pool)
+    provider = provider or build_provider(settings, pool)
     outbound = OutboundActivities(sms=provider, dialer=provider, field=provider, legal=provider)
     audit = AuditActivities(pool)
     agreements = AgreementActivities(pool, sms_gateway=provider)
@@ -74,9 +104,14 @@ async def running_worker(settings: Settings, client: Client | None = None) -> As
     """A worker running in this process until the block exits (used by the demo and tests)."""
     client = client or await connect(settings)
     async with asyncpg.create_pool(settings.database_url, min_size=1, max_size=10) as pool:
-        worker = build_worker(client, pool, settings.task_queue, settings)
-        async with worker:
-            yield worker
+        provider = build_provider(settings, pool)
+        try:
+            worker = build_worker(client, pool, settings.task_queue, settings, provider)
+            async with worker:
+                yield worker
+        finally:
+            if isinstance(provider, WebhookProvider):
+                await provider.aclose()
 
 
 async def serve(settings: Settings) -> None:

@@ -67,3 +67,6 @@ def configure(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # httpx logs every request at INFO (the webhook provider's URLs): one line per
+    # message sent is the `outbound` line already; keep its warnings only.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

@@ -49,7 +49,23 @@ class Settings(BaseSettings):
         "2-second deadlock detector under load) without adding throughput",
     )
     activity_slots: int = Field(default=100, ge=1, description="activities a worker runs at once")
-    provider: Literal["sandbox"] = "sandbox"
+    provider: Literal["sandbox", "webhook"] = Field(
+        default="sandbox",
+        description="sandbox: record outbound messages in the outbox table; webhook: POST "
+        "them to the partners' URLs below (docs/providers.md)",
+    )
+    webhook_sms_url: str | None = Field(default=None, description="SMS gateway endpoint")
+    webhook_dialer_url: str | None = Field(default=None, description="dialer endpoint")
+    webhook_field_url: str | None = Field(default=None, description="field agency endpoint")
+    webhook_legal_url: str | None = Field(default=None, description="legal partner endpoint")
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="shared secret of the X-Dunning-Signature HMAC"
+    )
+    webhook_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="per-request timeout; keep it under the 10 s provider activity timeout",
+    )
     policy_dir: Path | None = Field(
         default=None, description="extra folder searched for policy files before the shipped ones"
     )

@@ -1,0 +1,218 @@
+"""Cases in flight on a real worker subprocess using the webhook provider, a fault
+injected while they run, and the checks every fault test makes afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
+
+import starter
+from dunning.audit.verify import verify_case
+from dunning.settings import Settings
+from schemas.case import CaseInput
+from tests import simulate
+from tests.factories import case_input, fast_policy
+from tests.records import audit_events, contacts_in_audit, keys_in_audit
+from tests.test_decider import per_stage
+from tests.test_opening import cli_env
+from tests.webhook_gateway import Gateway
+from workflows.loan_collection import LoanCollection
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = b"fault-test-secret"
+WEBHOOK_TIMEOUT_S = 2.0
+CLOSE_TIMEOUT_S = 150.0
+EXPECTED_CLOSE = "transferred_to_legal"
+PROVIDER_CHANNELS = ("contact_attempted", "field_visit_scheduled", "handed_to_legal")
+
+
+@dataclass
+class Flight:
+    settings: Settings
+    cases: list[CaseInput]
+    day: timedelta
+    log: Path
+    rows_at_fault: int = 0
+
+    @property
+    def prefix(self) -> str:
+        return self.cases[0].loan.id.rsplit("-", 1)[0]
+
+
+def worker_env(settings: Settings, gateway: Gateway) -> dict[str, str]:
+    urls = gateway.urls()
+    return {
+        **cli_env(settings),
+        "DUNNING_PROVIDER": "webhook",
+        "DUNNING_WEBHOOK_SMS_URL": urls.sms,
+        "DUNNING_WEBHOOK_DIALER_URL": urls.call,
+        "DUNNING_WEBHOOK_FIELD_URL": urls.field_visit,
+        "DUNNING_WEBHOOK_LEGAL_URL": urls.legal_handoff,
+        "DUNNING_WEBHOOK_SECRET": SECRET.decode(),
+        "DUNNING_WEBHOOK_TIMEOUT_S": str(WEBHOOK_TIMEOUT_S),
+    }
+
+
+def start_worker(settings: Settings, gateway: Gateway, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / "worker.py")],
+            cwd=ROOT,
+            env=worker_env(settings, gateway),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(timeout=10)
+
+
+async def audit_rows(settings: Settings, prefix: str) -> int:
+    """Rows so far (a connection of its own: the database may have just restarted)."""
+    try:
+        conn = await asyncpg.connect(settings.database_url, timeout=5)
+    except (OSError, asyncpg.PostgresError):
+        return 0
+    try:
+        count: int = await conn.fetchval(
+            "SELECT count(*) FROM audit_events WHERE case_id LIKE $1", f"case-{prefix}%"
+        )
+        return count
+    finally:
+        await conn.close()
+
+
+def tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:] if log.exists() else ""
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[bool]], limit_s: float, what: str, log: Path
+) -> None:
+    deadline = time.monotonic() + limit_s
+    while not await check():
+        assert time.monotonic() < deadline, f"{what}\n{tail(log)}"
+        await asyncio.sleep(0.5)
+
+
+async def all_closed(client: Client, cases: list[CaseInput]) -> bool:
+    """Every case's workflow completed; False while Temporal does not answer."""
+    try:
+        for case in cases:
+            info = await client.get_workflow_handle(case.case_id).describe(
+                rpc_timeout=timedelta(seconds=5)
+            )
+            if info.status != WorkflowExecutionStatus.COMPLETED:
+                return False
+    except RPCError:
+        return False
+    return True
+
+
+async def run_with_fault(
+    client: Client,
+    settings: Settings,
+    gateway: Gateway,
+    tmp_path: Path,
+    *,
+    name: str,
+    cases: int,
+    day: timedelta,
+    days_past_due: int,
+    fault: Callable[[], Awaitable[None]],
+    fault_after_rows: int,
+) -> Flight:
+    """Open `cases` cases, inject `fault` once `fault_after_rows` audit rows per case are
+    written, and return when every case has closed (the worker is stopped by then)."""
+    task_queue = f"fault-{uuid.uuid4().hex[:8]}"
+    settings = settings.model_copy(update={"task_queue": task_queue})
+    prefix = f"L-{name}-{uuid.uuid4().hex[:6]}"
+    flight = Flight(
+        settings=settings,
+        cases=[
+            case_input(f"{prefix}-{i:03d}", loan={"days_past_due": days_past_due})
+            for i in range(cases)
+        ],
+        day=day,
+        log=tmp_path / "worker.log",
+    )
+    policy = fast_policy(day)
+    worker = start_worker(settings, gateway, flight.log)
+    try:
+        await asyncio.gather(
+            *(
+                client.start_workflow(
+                    LoanCollection.run,
+                    starter.workflow_input(case).model_copy(update={"policy": policy}),
+                    id=case.case_id,
+                    task_queue=task_queue,
+                )
+                for case in flight.cases
+            )
+        )
+
+        async def under_way() -> bool:
+            return await audit_rows(settings, prefix) >= fault_after_rows * cases
+
+        await wait_for(under_way, 60, "cases did not get under way", flight.log)
+        assert worker.poll() is None, tail(flight.log)
+        flight.rows_at_fault = await audit_rows(settings, prefix)
+        await fault()
+
+        async def closed() -> bool:
+            return await all_closed(client, flight.cases)
+
+        await wait_for(closed, CLOSE_TIMEOUT_S, "cases did not all close", flight.log)
+    finally:
+        stop_worker(worker)
+    return flight
+
+
+async def check_nothing_lost_or_repeated(client: Client, flight: Flight, gateway: Gateway) -> None:
+    """Closed as expected; audit gap-free, each provider call logged once and delivered
+    once (by Idempotency-Key), exactly the policy's contacts; every hash chain verifies."""
+    accepted = gateway.accepted_counts()
+    assert all(n == 1 for n in accepted.values()), "a key was accepted twice"
+    total = 0
+    async with asyncpg.create_pool(flight.settings.database_url, min_size=1, max_size=4) as pool:
+        for case in flight.cases:
+            result = await client.get_workflow_handle_for(LoanCollection.run, case.case_id).result()
+            assert result.closed_reason == EXPECTED_CLOSE, (case.case_id, result.closed_reason)
+            events = await audit_events(pool, case.case_id)  # gap-free 1..n
+            keys = keys_in_audit(events)
+            assert len(keys) == len(set(keys)), f"{case.case_id}: a provider call logged twice"
+            assert len(events) == result.events, f"{case.case_id}: audit rows missing"
+            total += len(events)
+            delivered = gateway.delivered_keys(case.case_id)
+            assert sorted(delivered) == sorted(keys), f"{case.case_id}: audit vs deliveries"
+            sms_keys = [
+                e.idempotency_key
+                for e in events
+                if e.type == "contact_attempted" and e.channel == "sms"
+            ]
+            assert sorted(sms_keys) == sorted(gateway.delivered_keys(case.case_id, "sms"))
+            assert not [e for e in events if e.type == "stage_entered" and e.skipped], case.case_id
+            _, expected = simulate.run(case, fast_policy(flight.day), datetime.now(UTC))
+            assert contacts_in_audit(events) == per_stage(expected), case.case_id
+            report = await verify_case(pool, case.case_id, None)
+            assert not report.problems, (case.case_id, report.problems)
+    assert flight.rows_at_fault < total, "the fault landed after the cases had finished"

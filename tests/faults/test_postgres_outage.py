@@ -1,0 +1,61 @@
+"""(c) Stop PostgreSQL (the audit store) for 30 s while cases run, then start it
+again: audit writes retry until it answers; every case closes with a gap-free,
+verifying hash chain and each message delivered once.
+
+100 cases: see tests/faults/test_sms_outage.py for why not 200.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from temporalio.client import Client
+
+from dunning.localstack import postgres
+from dunning.settings import Settings
+from tests.faults.harness import check_nothing_lost_or_repeated, run_with_fault
+from tests.webhook_gateway import Gateway
+
+CASES = 100
+DOWN_S = 30
+# A 15-second day: the 30 s outage plus the audit activity's backoff after it (up to
+# 16 s more) stays inside a 4-day (60 s) stage. Opened at 8 days past due, the cases
+# run the field-visit stage and the legal handoff, about 70 s.
+DAY = timedelta(seconds=15)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+async def test_postgres_outage_loses_nothing_and_repeats_nothing(
+    fault_client: Client, fault_settings: Settings, gateway: Gateway, tmp_path: Path
+) -> None:
+    state_dir = fault_settings.state_dir.resolve()
+    port = urlsplit(fault_settings.database_url).port
+    assert port is not None
+
+    async def outage() -> None:
+        assert await asyncio.to_thread(postgres.stop, state_dir)
+        await asyncio.sleep(DOWN_S)
+        await asyncio.to_thread(postgres.start, state_dir, port)
+
+    try:
+        flight = await run_with_fault(
+            fault_client,
+            fault_settings,
+            gateway,
+            tmp_path,
+            name="pg",
+            cases=CASES,
+            day=DAY,
+            days_past_due=8,
+            fault=outage,
+            fault_after_rows=2,
+        )
+    finally:  # never leave the package's stack down for the next test
+        if postgres.running_pid(state_dir) is None:
+            await asyncio.to_thread(postgres.start, state_dir, port)
+    await check_nothing_lost_or_repeated(fault_client, flight, gateway)
