@@ -63,11 +63,16 @@ def preload_reference_data() -> None:
 
 
 def build_worker(
-    client: Client, pool: asyncpg.Pool, task_queue: str, settings: Settings | None = None
+    client: Client,
+    pool: asyncpg.Pool,
+    task_queue: str,
+    settings: Settings | None = None,
+    *,
+    provider: SandboxProvider | None = None,
 ) -> Worker:
     settings = settings or get_settings()
     preload_reference_data()
-    provider = SandboxProvider(pool)
+    provider = provider or SandboxProvider(pool)
     outbound = OutboundActivities(sms=provider, dialer=provider, field=provider, legal=provider)
     audit = AuditActivities(pool)
     agreements = AgreementActivities(pool, sms_gateway=provider)
