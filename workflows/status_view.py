@@ -95,6 +95,9 @@ def case_status(state: CaseState, now: datetime) -> CaseStatus:
             else None
         ),
         paused_total=state.paused_total,
+        hard_stops=list(state.hard_stops),
+        ceased=list(state.ceased),
+        rules=state.rules,
         next_action=_next_action(state, now),
         counters=dict(state.counters),
         events=state.seq,
