@@ -2,15 +2,20 @@
 
 Standard-library loggers (Temporal's replay-safe `workflow.logger`, asyncpg) are
 routed through the same processors, so every line has one shape. Fields passed as
-`extra=` (case_id, workflow_id, stage) become top-level keys.
+`extra=` (case_id, workflow_id, stage) become top-level keys. Every line, whichever
+logger wrote it, goes through `dunning.pii.mask_event` last: names, phones and
+addresses are masked before anything is rendered.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
+
+from dunning.pii import mask_event
 
 _SHARED: list[structlog.types.Processor] = [
     structlog.contextvars.merge_contextvars,
@@ -32,11 +37,13 @@ def _drop_temporal_noise(
     return event
 
 
-def configure(log_format: str = "console", level: str = "INFO") -> None:
+def configure(
+    log_format: str = "console", level: str = "INFO", stream: TextIO | None = None
+) -> None:
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(colors=(stream or sys.stderr).isatty())
     )
     structlog.configure(
         processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -44,7 +51,7 @@ def configure(log_format: str = "console", level: str = "INFO") -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=_SHARED,
@@ -52,6 +59,7 @@ def configure(log_format: str = "console", level: str = "INFO") -> None:
                 _drop_temporal_noise,
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
+                mask_event,
                 renderer,
             ],
         )

@@ -6,11 +6,12 @@ runs with no configuration; production sets real addresses instead.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EMBEDDED_PG_PORT = 54329
@@ -56,6 +57,29 @@ class Settings(BaseSettings):
         default=None,
         description="extra folder of message templates (<language>/<name>.j2), searched first",
     )
+    encryption: bool = Field(
+        default=True,
+        description="encrypt Temporal payloads (AES-256-GCM, dunning.codec); off only for tests",
+    )
+    codec_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="payload keys as JSON {id: base64 of 32 bytes}; empty: the embedded "
+        "stack's <state_dir>/codec-keys.json",
+    )
+    codec_key_id: str | None = Field(
+        default=None, description="the key id that encrypts; the others only decrypt (rotation)"
+    )
+    codec_server_token: SecretStr | None = Field(
+        default=None, description="bearer token `dunning codec-server` requires"
+    )
+
+    @field_validator("codec_keys", mode="before")
+    @classmethod
+    def _keys_from_json(cls, value: Any) -> Any:
+        """Accept the JSON text too (the environment's form, as compose passes it)."""
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
 
 
 @lru_cache(maxsize=1)

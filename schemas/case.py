@@ -15,6 +15,7 @@ import phonenumbers
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from schemas.money import Amount, CurrencyCode, check_minor_units
+from schemas.text import HumanText
 
 Language = Literal["en", "zh-CN"]
 Identifier = Annotated[
@@ -51,7 +52,7 @@ class Borrower(BaseModel):
     model_config = STRICT
 
     id: Identifier
-    name: str = Field(min_length=1, max_length=200)
+    name: HumanText = Field(min_length=1, max_length=200)
     phones: list[str] = Field(
         min_length=1,
         max_length=10,
@@ -63,7 +64,7 @@ class Borrower(BaseModel):
     )
     timezone: TimeZoneName = Field(description="IANA time zone of the borrower, e.g. Asia/Shanghai")
     language: Language = "zh-CN"
-    address: str | None = Field(default=None, max_length=500)
+    address: HumanText | None = Field(default=None, max_length=500)
 
     @model_validator(mode="after")
     def _normalise_phones(self) -> Borrower:
@@ -96,7 +97,7 @@ class Loan(BaseModel):
     penalty: Amount = Decimal(0)
     due_date: date
     days_past_due: int = Field(ge=1, le=3650)
-    product: str = Field(min_length=1, max_length=64)
+    product: HumanText = Field(min_length=1, max_length=64)
 
     @model_validator(mode="after")
     def _check_amounts(self) -> Loan:

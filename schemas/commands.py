@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from schemas.money import PositiveAmount
+from schemas.text import HumanText
 
 COMMAND = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
 
@@ -38,7 +39,7 @@ class OperatorAction(BaseModel):
     model_config = COMMAND
 
     operator: str = OperatorId
-    reason: str = Reason
+    reason: HumanText = Reason
 
 
 class Pause(OperatorAction):

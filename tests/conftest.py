@@ -18,13 +18,12 @@ import asyncpg
 import pytest
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from dunning.localstack import stack
 from dunning.settings import Settings
-from dunning.temporal_client import connect
+from dunning.temporal_client import connect, data_converter
 from worker import build_worker
 from workflows.search import ALL_KEYS
 
@@ -61,11 +60,12 @@ async def dev_client(stack_settings: Settings) -> Client:
 
 
 @pytest.fixture
-async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+async def ts_env(stack_settings: Settings) -> AsyncIterator[WorkflowEnvironment]:
     """A fresh time-skipping test server per test (its clock is the test's own), with
-    the project's search attributes registered."""
+    the project's search attributes registered; payloads encrypted as in production
+    (the private stack's key)."""
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(stack_settings),
         test_server_existing_path=_test_server_path(),
     )
     await env.client.operator_service.add_search_attributes(

@@ -139,7 +139,9 @@ def main() -> None:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE
     with tempfile.TemporaryDirectory(prefix="dunning-histories-") as tmp:
         settings = stack.private_settings(Path(tmp)).model_copy(
-            update={"task_queue": f"histories-{uuid.uuid4().hex[:8]}"}
+            # Unencrypted: the files are replayed anywhere, with no key (decoding passes
+            # plain payloads through).
+            update={"task_queue": f"histories-{uuid.uuid4().hex[:8]}", "encryption": False}
         )
         stack.up(settings)
         try:

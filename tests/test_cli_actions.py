@@ -75,7 +75,7 @@ async def test_operator_drives_a_case_from_the_command_line(
     assert by_stage[0]["state"] == "open"
     # The listing holds no personal data: it comes from search attributes.
     raw = (await dunning("cases", "--json")).stdout
-    assert "Wang Xiaoming" not in raw and "138" not in raw
+    assert "Wang Xiaoming" not in raw and "13800138000" not in raw
 
     done = await dunning("pause", loan, "--reason", "hardship review", "--operator", "op-7")
     assert done.returncode == 0, done.stderr

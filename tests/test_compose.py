@@ -8,6 +8,7 @@ commands run in containers exist in the CLI, and the services start in order.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shlex
@@ -20,13 +21,14 @@ import yaml
 from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 
 import workflows.search
+from dunning import codec
 from dunning.cli.main import app
 from dunning.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
-ENGINE_IMAGE_SERVICES = {"migrate", "worker"}
+ENGINE_IMAGE_SERVICES = {"migrate", "worker", "api"}
 
 # The `--type` names of `temporal operator search-attribute create`.
 CLI_TYPE_NAMES = {
@@ -60,6 +62,23 @@ def env_of(service: dict[str, Any]) -> dict[str, str]:
     if isinstance(env, list):
         return dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
     return {str(k): "" if v is None else str(v) for k, v in env.items()}
+
+
+# `${NAME}`, `${NAME:-default}`, `${NAME:?error}`: compose's interpolation.
+_INTERPOLATION = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::?([-?])([^}]*))?\}")
+
+
+def interpolate(value: str, environ: dict[str, str]) -> str:
+    """`value` as compose would pass it with `environ` as the shell's environment."""
+
+    def one(match: re.Match[str]) -> str:
+        name, kind, rest = match.groups()
+        if environ.get(name):
+            return environ[name]
+        assert kind != "?", f"compose refuses to start without {name}: {rest}"
+        return rest if kind == "-" else ""
+
+    return _INTERPOLATION.sub(one, value)
 
 
 def command_words(service: dict[str, Any]) -> list[str]:
@@ -144,8 +163,26 @@ def test_engine_environment_points_at_the_stack(services: dict[str, dict[str, An
     assert re.fullmatch(r"postgresql://[^@/]+@audit-db:5432/dunning", url), url
     audit_env = env_of(services["audit-db"])
     assert audit_env["POSTGRES_DB"] == "dunning"
-    # The engine's settings parse this environment (a typo in a Literal would fail here).
-    Settings.model_validate({k.removeprefix("DUNNING_").lower(): v for k, v in env.items()})
+    # The engine's settings parse this environment (a typo in a Literal would fail here),
+    # with the codec keys an operator exports (see the compose file's header).
+    key = base64.b64encode(bytes(32)).decode()
+    shell = {"DUNNING_CODEC_KEY_ID": "k1", "DUNNING_CODEC_KEYS": json.dumps({"k1": key})}
+    parsed = Settings.model_validate(
+        {k.removeprefix("DUNNING_").lower(): interpolate(v, shell) for k, v in env.items()}
+    )
+    assert parsed.encryption
+    assert codec.keyring(parsed) == codec.Keyring({"k1": bytes(32)}, "k1")
+
+
+def test_engine_payload_keys_come_from_the_environment_and_are_required(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name in ENGINE_IMAGE_SERVICES:
+        env = env_of(services[name])
+        for variable in ("DUNNING_CODEC_KEYS", "DUNNING_CODEC_KEY_ID"):
+            assert re.fullmatch(rf"\$\{{{variable}:\?[^}}]+\}}", env[variable]), env[variable]
+            with pytest.raises(AssertionError, match="compose refuses to start"):
+                interpolate(env[variable], {})
 
 
 def test_admin_tools_register_exactly_the_declared_search_attributes(
@@ -190,6 +227,27 @@ def test_startup_order(services: dict[str, dict[str, Any]]) -> None:
 def test_migrate_runs_dunning_db_migrate(services: dict[str, dict[str, Any]]) -> None:
     assert command_words(services["migrate"]) == ["dunning", "db", "migrate"]
     assert command_words(services["worker"]) == ["dunning", "worker"]
+
+
+def test_api_serves_on_8000_from_every_interface_after_migrations(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    api = services["api"]
+    words = command_words(api)
+    assert words[:2] == ["dunning", "api"]
+    options = dict(zip(words[2::2], words[3::2], strict=True))
+    assert options["--host"] == "0.0.0.0"
+    port = int(options.get("--port", "8000"))
+    assert published_host_ports(api).get(8000) == port
+    command: Any = typer.main.get_command(app).commands["api"]  # type: ignore[attr-defined]
+    declared = {opt for param in command.params for opt in param.opts}
+    assert set(options) <= declared, f"unknown options {set(options) - declared}"
+    depends = api["depends_on"]
+    assert depends["migrate"]["condition"] == "service_completed_successfully"
+    assert env_of(api) == env_of(services["worker"]), (
+        "the API and the workers share one environment"
+    )
+    assert "/healthz" in " ".join(command_words({"command": api["healthcheck"]["test"]}))
 
 
 @pytest.mark.parametrize("service", sorted(ENGINE_IMAGE_SERVICES))

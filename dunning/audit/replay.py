@@ -7,7 +7,8 @@ is replayed, first to last, and the first one that diverges is reported with the
 failure Temporal raises, which names the history event that no longer matches.
 
 The replayer uses the worker's own sandbox (`worker.workflow_runner`) and the
-pydantic data converter, so it replays exactly as a worker would execute.
+client's data converter (pydantic, payloads decrypted: `dunning.temporal_client`), so
+it replays exactly as a worker would execute.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer
@@ -84,17 +86,24 @@ def _quiet_runtime() -> Runtime:
     return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=quiet)))
 
 
-def replayer(workflows: Sequence[type] = (LoanCollection,)) -> Replayer:
+def replayer(
+    workflows: Sequence[type] = (LoanCollection,), data_converter: DataConverter | None = None
+) -> Replayer:
+    """`data_converter`: the one the histories were written with (`data_converter(settings)`
+    of `dunning.temporal_client`); unencrypted histories replay with any of them."""
     return Replayer(
         workflows=list(workflows),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter or pydantic_data_converter,
         workflow_runner=workflow_runner(),
         runtime=_quiet_runtime(),
     )
 
 
 async def replay_histories(
-    histories: Iterable[WorkflowHistory], *, workflows: Sequence[type] = (LoanCollection,)
+    histories: Iterable[WorkflowHistory],
+    *,
+    workflows: Sequence[type] = (LoanCollection,),
+    data_converter: DataConverter | None = None,
 ) -> list[ReplayReport]:
     """Replay histories in one pass; one report per workflow id, in first-seen order.
 
@@ -109,7 +118,9 @@ async def replay_histories(
         for history in ordered:
             yield history
 
-    results = await replayer(workflows).replay_workflows(each(), raise_on_replay_failure=False)
+    results = await replayer(workflows, data_converter).replay_workflows(
+        each(), raise_on_replay_failure=False
+    )
     by_case: dict[str, list[WorkflowHistory]] = {}
     for history in ordered:
         by_case.setdefault(history.workflow_id, []).append(history)
@@ -151,7 +162,9 @@ async def replay_case(
     histories = await fetch_histories(client, case_id)
     if not histories:
         return ReplayReport(case_id, 0, True, "no history")
-    [report] = await replay_histories(histories, workflows=workflows)
+    [report] = await replay_histories(
+        histories, workflows=workflows, data_converter=client.data_converter
+    )
     return report
 
 
@@ -185,6 +198,10 @@ async def replay_all(
         chunk = ids[start : start + BATCH]
         fetched = await asyncio.gather(*(fetch(c) for c in chunk))
         reports.extend(
-            await replay_histories((h for runs in fetched for h in runs), workflows=workflows)
+            await replay_histories(
+                (h for runs in fetched for h in runs),
+                workflows=workflows,
+                data_converter=client.data_converter,
+            )
         )
     return reports

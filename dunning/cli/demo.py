@@ -25,6 +25,8 @@ def demo(
     until_done: bool = typer.Option(False, "--until-done", help="exit when every demo case closes"),
     count: int = typer.Option(20, "--cases", min=1, max=500, help="how many demo cases"),
     timeout: float = typer.Option(600, help="with --until-done: give up after this many seconds"),
+    api: bool = typer.Option(True, "--api/--no-api", help="also serve the HTTP API"),
+    api_port: int = typer.Option(8000, help="the HTTP API's port (on 127.0.0.1)"),
 ) -> None:
     """Start the stack and a worker, open a demo portfolio, and watch it move."""
     from dunning.localstack import stack
@@ -33,7 +35,7 @@ def demo(
     info = stack.up(current)
     console.print(f"Temporal UI: {info.temporal_ui}  (search: WorkflowType='LoanCollection')")
     try:
-        done = run(_demo(current, count, until_done, timeout))
+        done = run(_demo(current, count, until_done, timeout, api_port if api else None))
     except KeyboardInterrupt:
         console.print("stopped; the cases keep running on the stack (`dunning dev down` stops it)")
         return
@@ -41,14 +43,20 @@ def demo(
         fail(f"demo cases still open after {timeout:.0f}s")
 
 
-async def _demo(current: Settings, count: int, until_done: bool, give_up_after: float) -> bool:
+async def _demo(
+    current: Settings, count: int, until_done: bool, give_up_after: float, api_port: int | None
+) -> bool:
     import starter
+    from dunning.api.server import optional_api
     from worker import running_worker
 
     client = await connect(current)
     tag = time.strftime("%H%M%S")
     cases = portfolio(tag, count)
-    async with running_worker(current, client):
+    async with (
+        running_worker(current, client),
+        optional_api(current, client, api_port, console.print),
+    ):
         results = await starter.open_cases(client, current, cases)
         opened = [r.case_id for r in results if r.outcome == "opened" and r.case_id]
         console.print(f"opened {len(opened)} demo cases on policy demo (a day lasts 4 seconds)")

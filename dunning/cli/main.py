@@ -11,6 +11,8 @@ from rich.table import Table
 
 from dunning import case_client
 from dunning.cli.actions import register as register_actions
+from dunning.cli.api import api as api_command
+from dunning.cli.api import token_app
 from dunning.cli.audit import audit_app
 from dunning.cli.common import console, exit_with, fail, run, settings
 from dunning.cli.db import db_app
@@ -28,6 +30,8 @@ app = typer.Typer(
 app.add_typer(dev_app, name="dev")
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
+app.add_typer(token_app, name="token")
+app.command("api")(api_command)
 app.add_typer(policy_app, name="policy")
 schema_app = typer.Typer(help="JSON Schemas for callers in any language.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
@@ -166,6 +170,15 @@ def _register_demo() -> None:
 
 _register_demo()
 register_actions(app)
+
+
+def _register_codec_server() -> None:
+    from dunning.cli.codec import codec_server
+
+    app.command("codec-server")(codec_server)
+
+
+_register_codec_server()
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from dunning.codec import ensure_key_file
 from dunning.db.migrate import apply_migrations, ensure_database
 from dunning.localstack import postgres, temporal
 from dunning.localstack.net import free_port, split_address
@@ -89,11 +90,15 @@ def _ui_url(settings: Settings) -> str:
 
 
 async def up_async(settings: Settings) -> StackInfo:
-    """Start what is not running, create the database, migrate, register search attributes."""
+    """Make the payload key if there is none, start what is not running, create the
+    database, migrate, register search attributes."""
     state_dir = _state_dir(settings)
     pg_port = _postgres_port(settings)
     _check_temporal_host(settings)
     with _locked(state_dir):
+        # The payload key (dunning.codec), made once and kept: data written with it stays
+        # readable. Settings with keys of their own do not use it.
+        ensure_key_file(state_dir)
         started_temporal = temporal.running_pid(state_dir) is None
         started_postgres = postgres.running_pid(state_dir) is None
         try:

@@ -1,0 +1,279 @@
+"""Cases: open (one or a batch), status, listing, history."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+from temporalio.service import RPCError, RPCStatusCode
+
+import starter
+from dunning import case_client
+from dunning.api import auth
+from dunning.api.cases import case_id_from_path, case_problem
+from dunning.api.problems import PROBLEM_JSON, Problem, ProblemDetails, field_problems, invalid
+from dunning.api.services import services
+from dunning.api.tokens import Principal
+from dunning.audit.history import case_timeline
+from dunning.policies import PolicyError, load
+from schemas.case import CaseInput
+from schemas.status import CaseStatus
+
+MAX_BATCH = 1000
+
+router = APIRouter(tags=["cases"])
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for error responses."""
+    return {
+        code: {"model": ProblemDetails, "content": {PROBLEM_JSON: {}}, "description": "problem"}
+        for code in codes
+    }
+
+
+class OpenedCase(BaseModel):
+    case_id: str
+    loan_id: str
+    outcome: Literal["opened"] = "opened"
+
+
+class CaseBatch(BaseModel):
+    """Several cases in one request; each is opened (or refused) on its own."""
+
+    cases: list[CaseInput] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class FieldError(BaseModel):
+    field: str
+    problem: str
+
+
+class RowResult(BaseModel):
+    row: int = Field(description="1-based position in `cases`")
+    loan_id: str | None
+    case_id: str | None
+    outcome: Literal["opened", "already_open", "already_closed", "invalid"]
+    detail: str = ""
+    errors: list[FieldError] | None = None
+
+
+class BatchResult(BaseModel):
+    results: list[RowResult]
+    counts: dict[str, int]
+
+
+class CaseListing(BaseModel):
+    case_id: str
+    stage: str
+    state: str
+    policy: str
+    days_past_due: int | None
+
+
+class CaseList(BaseModel):
+    cases: list[CaseListing]
+
+
+class HistoryEvent(BaseModel):
+    seq: int
+    occurred_at: datetime
+    event_type: str
+    actor: str
+    summary: str
+    run_id: str
+    hash: str | None
+    payload: dict[str, Any] = Field(description="the event; name, phones and address masked")
+
+
+class History(BaseModel):
+    case_id: str
+    events: list[HistoryEvent]
+
+
+OPEN_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/CaseInput"},
+                        {"$ref": "#/components/schemas/CaseBatch"},
+                    ]
+                }
+            }
+        },
+    }
+}
+
+
+def _validate(raw: Any) -> tuple[CaseInput | None, list[dict[str, str]]]:
+    """The case, or the field problems (the policy must load too)."""
+    if not isinstance(raw, dict):
+        return None, [{"field": "(case)", "problem": "must be an object"}]
+    try:
+        case = CaseInput.model_validate(raw)
+        load(case.policy)
+    except ValidationError as exc:
+        return None, field_problems(exc.errors(include_input=False, include_url=False))
+    except PolicyError as exc:
+        return None, [{"field": "policy", "problem": str(exc)}]
+    return case, []
+
+
+@router.post(
+    "/cases",
+    summary="Open a case, or a batch of cases",
+    description="One case object opens one case: 201, or a problem (409 already open, "
+    '422 invalid with the fields named). `{"cases": [...]}` opens each case on its '
+    "own and answers 200 with one result per row.",
+    response_model=None,
+    status_code=201,
+    responses={
+        201: {"model": OpenedCase, "description": "the case was opened"},
+        200: {"model": BatchResult, "description": "a batch: one result per row"},
+        **problems(401, 403, 409, 422),
+    },
+    openapi_extra=OPEN_BODY,
+)
+async def open_cases(
+    request: Request, principal: Principal = Depends(auth.allow(auth.OPEN_CASES))
+) -> JSONResponse:
+    try:
+        payload = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        raise invalid([{"field": "body", "problem": "not valid JSON"}]) from None
+    if isinstance(payload, dict) and "cases" in payload and "loan" not in payload:
+        return await _open_batch(request, payload)
+    case, errors = _validate(payload)
+    if case is None:
+        raise invalid(errors)
+    current = services(request)
+    result = await starter.open_case(current.client, current.settings, 1, case)
+    if result.outcome == "opened":
+        return JSONResponse(
+            OpenedCase(case_id=case.case_id, loan_id=case.loan.id).model_dump(),
+            status_code=201,
+            headers={"Location": f"/cases/{case.case_id}"},
+        )
+    slug = "already-open" if result.outcome == "already_open" else "already-closed"
+    raise Problem(409, slug, f"{result.detail}: {case.case_id}")
+
+
+def _loan_id(raw: Any) -> str | None:
+    loan = raw.get("loan") if isinstance(raw, dict) else None
+    value = loan.get("id") if isinstance(loan, dict) else None
+    return value if isinstance(value, str) and len(value) <= 64 else None
+
+
+async def _open_batch(request: Request, payload: dict[str, Any]) -> JSONResponse:
+    rows = payload["cases"]
+    extra = sorted(set(payload) - {"cases"})
+    if extra:
+        raise invalid([{"field": name, "problem": "unknown field"} for name in extra])
+    if not isinstance(rows, list) or not 1 <= len(rows) <= MAX_BATCH:
+        raise invalid([{"field": "cases", "problem": f"a list of 1 to {MAX_BATCH} cases"}])
+    current = services(request)
+    gate = asyncio.Semaphore(starter.MAX_CONCURRENT_STARTS)
+
+    async def one(index: int, raw: Any) -> RowResult:
+        case, errors = _validate(raw)
+        if case is None:
+            return RowResult(
+                row=index,
+                loan_id=_loan_id(raw),
+                case_id=None,
+                outcome="invalid",
+                detail="; ".join(f"{e['field']}: {e['problem']}" for e in errors),
+                errors=[FieldError(**e) for e in errors],
+            )
+        async with gate:
+            done = await starter.open_case(current.client, current.settings, index, case)
+        return RowResult(
+            row=index,
+            loan_id=done.loan_id,
+            case_id=case.case_id,
+            outcome=done.outcome,
+            detail="" if done.outcome == "opened" else done.detail,
+        )
+
+    results = list(await asyncio.gather(*(one(i, raw) for i, raw in enumerate(rows, start=1))))
+    counts = {
+        outcome: sum(1 for r in results if r.outcome == outcome)
+        for outcome in ("opened", "already_open", "already_closed", "invalid")
+    }
+    return JSONResponse(
+        BatchResult(results=results, counts=counts).model_dump(mode="json"), status_code=200
+    )
+
+
+@router.get(
+    "/cases/{case_id}",
+    summary="A case's status",
+    description="Stage, balance, holds, next action and last events; no personal data. "
+    "`case_id` is `case-<loan id>` or the loan id.",
+    response_model=CaseStatus,
+    responses=problems(401, 403, 404),
+)
+async def case_status(
+    case_id: str, request: Request, _: Principal = Depends(auth.allow(auth.READ_STATUS))
+) -> CaseStatus:
+    case_id = case_id_from_path(case_id)
+    try:
+        return await case_client.status(services(request).client, case_id)
+    except case_client.CaseError as exc:
+        raise case_problem(exc, case_id) from None
+
+
+@router.get(
+    "/cases",
+    summary="List cases",
+    description="Newest first, from the cases' search attributes (no personal data).",
+    response_model=CaseList,
+    responses=problems(401, 403, 422),
+)
+async def list_cases(
+    request: Request,
+    stage: str | None = Query(
+        None, pattern=r"^[a-z][a-z_]{0,39}$", description="only cases in this stage"
+    ),
+    limit: int = Query(100, ge=1, le=1000),
+    _: Principal = Depends(auth.allow(auth.READ)),
+) -> CaseList:
+    try:
+        found = await case_client.list_cases(services(request).client, stage, limit=limit)
+    except ValueError as exc:
+        raise invalid([{"field": "stage", "problem": str(exc).removeprefix("stage: ")}]) from None
+    return CaseList(cases=[CaseListing(**vars(item)) for item in found])
+
+
+@router.get(
+    "/cases/{case_id}/history",
+    summary="A case's timeline from the audit log",
+    description="Every recorded event in order; the borrower's name, phones and address "
+    "are masked.",
+    response_model=History,
+    responses=problems(401, 403, 404),
+)
+async def case_history(
+    case_id: str, request: Request, _: Principal = Depends(auth.allow(auth.READ))
+) -> History:
+    case_id = case_id_from_path(case_id)
+    current = services(request)
+    rows = await case_timeline(current.pool, case_id)
+    if not rows:
+        try:
+            await current.client.get_workflow_handle(case_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise Problem(404, "case-not-found", f"no case {case_id}") from None
+            raise
+    return History(
+        case_id=case_id, events=[HistoryEvent.model_validate(row.as_json()) for row in rows]
+    )

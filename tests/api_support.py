@@ -1,0 +1,46 @@
+"""Helpers for the HTTP API's tests: a real uvicorn server on a free loopback port,
+served by a task of the test's event loop (so the worker on the same loop keeps
+going), and one token per role."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+from temporalio.client import Client
+
+from dunning.api import tokens
+from dunning.api.app import create_app
+from dunning.api.server import running_api
+from dunning.api.tokens import Role
+from dunning.settings import Settings
+
+
+@dataclass(frozen=True)
+class Caller:
+    role: Role
+    name: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@asynccontextmanager
+async def serving(settings: Settings, client: Client, pool: asyncpg.Pool) -> AsyncIterator[str]:
+    """The API's base URL while the block runs; the server is stopped after it."""
+    async with running_api(create_app(settings, client=client, pool=pool)) as running:
+        yield running.url
+
+
+async def callers(pool: asyncpg.Pool) -> dict[Role, Caller]:
+    """A fresh token for each role, named `<role>-<random>`."""
+    found = {}
+    for role in Role:
+        name = f"{role.value}-{uuid.uuid4().hex[:6]}"
+        found[role] = Caller(role, name, await tokens.create(pool, role, name))
+    return found
