@@ -127,9 +127,11 @@ class Policy(BaseModel):
     )
     stages: tuple[Stage, ...] = Field(min_length=1)
     agreements: AgreementTerms = AgreementTerms()
-    compliance: Literal["cn", "us"] = Field(
-        default="cn",
-        description="the compliance profile (schemas/compliance.py): window, caps, quiet days",
+    compliance: Literal["cn", "us"] | None = Field(
+        default=None,
+        description="the compliance profile (schemas/compliance.py): window, caps, quiet days; "
+        "None keeps the engine's first decision rules (the contact window only). Opt-in for "
+        "now: see 'compliance guard' in docs/architecture.md",
     )
     quiet_days: str = Field(
         default="profile",

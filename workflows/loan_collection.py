@@ -88,7 +88,9 @@ class LoanCollection:
         self._lock = asyncio.Lock()
         state = params.carried
         if state is None:
-            rules = 2 if workflow.patched(COMPLIANCE_GUARD) else 1
+            # The guard applies to policies that name a compliance profile.
+            guarded = params.policy.compliance is not None
+            rules = 2 if guarded and workflow.patched(COMPLIANCE_GUARD) else 1
             opened = CaseOpened(
                 at=workflow.now(), case=params.case, policy=params.policy, rules=rules
             )
