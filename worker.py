@@ -7,6 +7,7 @@ same task queue; Temporal spreads the cases.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +27,8 @@ from activities.providers.webhook import WebhookProvider, WebhookUrls
 from dunning.logging_setup import configure
 from dunning.settings import Settings, get_settings
 from dunning.temporal_client import connect
+from schemas.compliance import PROFILES
+from workflows.compliance import preload_holidays
 from workflows.loan_collection import LoanCollection
 
 log = structlog.get_logger("dunning.worker")
@@ -35,19 +38,29 @@ log = structlog.get_logger("dunning.worker")
 # They load data lazily (phonenumbers' per-region metadata behind a threading lock,
 # babel's locale files): re-imported per sandbox, two workflows can block each other
 # on that lock and trip the deadlock detector. Passed through, they load once.
-PASSTHROUGH = ("phonenumbers", "babel", "pydantic", "pydantic_core")
+PASSTHROUGH = ("phonenumbers", "babel", "pydantic", "pydantic_core", "holidays")
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
-    """The sandbox every worker and replayer uses."""
+    """The sandbox every worker and replayer uses. `holidays` names its holidays through
+    gettext, which calls `locale.normalize` (a pure table lookup) on a fixed language."""
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
     return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+        restrictions=dataclasses.replace(
+            restrictions,
+            invalid_module_members=restrictions.invalid_module_members.with_child_unrestricted(
+                "locale", "normalize"
+            ),
+        )
     )
 
 
 def preload_reference_data() -> None:
-    """Load phone metadata up front, outside any workflow, so no workflow task pays for it."""
+    """Load phone metadata and the profiles' public holidays up front, outside any
+    workflow, so no workflow task pays for them."""
     phonenumbers.PhoneMetadata.load_all()
+    countries = tuple(sorted({p.holidays for p in PROFILES.values() if p.holidays}))
+    preload_holidays(countries, range(2020, 2061))
 
 
 class ProviderSettingsError(ValueError):

@@ -52,6 +52,22 @@ class Resume(OperatorAction):
     pass
 
 
+CeaseChannel = Literal["sms", "call", "all"]
+HardStopKind = Literal["bankruptcy", "deceased", "represented"]
+
+
+class CeaseContact(OperatorAction):
+    """The borrower's request to stop contact on a channel, or on every channel."""
+
+    channel: CeaseChannel = "all"
+
+
+class HardStop(OperatorAction):
+    """Bankruptcy, death or legal representation: no collection contact any more."""
+
+    kind: HardStopKind
+
+
 class PromiseToPay(OperatorAction):
     amount: PositiveAmount
     pay_by: date = Field(description="the borrower's local date by which they promise to pay")

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from schemas.case import CaseInput
-from schemas.commands import Instalment
+from schemas.commands import CeaseChannel, HardStopKind, Instalment
 from schemas.policy import Channel, Policy
 
 SYSTEM = "system"
@@ -30,6 +30,12 @@ class CaseOpened(EventBase):
     type: Literal["case_opened"] = "case_opened"
     case: CaseInput
     policy: Policy
+    rules: int = Field(
+        default=1,
+        ge=1,
+        description="version of the decision rules the case runs under, pinned at opening: "
+        "1 = window only (cases opened before the compliance guard), 2 = compliance guard",
+    )
 
 
 class StageEntered(EventBase):
@@ -57,6 +63,32 @@ class ContactAttempted(EventBase):
     idempotency_key: str
     provider_ref: str
     outcome: str
+
+
+class ContactDeferred(EventBase):
+    """A due contact waits for the next allowed opening (window, quiet day)."""
+
+    type: Literal["contact_deferred"] = "contact_deferred"
+    rule: str
+    detail: str = ""
+    until: AwareDatetime
+    channel: Channel
+    stage: str
+    action_index: int
+    occurrence: int
+
+
+class ContactSkipped(EventBase):
+    """A due contact the rules forbid (a cap, a hard stop, a cease): not sent; the cadence
+    goes on with the next occurrence."""
+
+    type: Literal["contact_skipped"] = "contact_skipped"
+    rule: str
+    detail: str = ""
+    channel: Channel
+    stage: str
+    action_index: int
+    occurrence: int
 
 
 class FieldVisitScheduled(EventBase):
@@ -170,6 +202,20 @@ class DisputeResolved(OperatorEvent):
     outcome: Literal["for_borrower", "for_lender"]
 
 
+class ContactCeased(OperatorEvent):
+    """The borrower asked not to be contacted on a channel, or at all. Permanent."""
+
+    type: Literal["contact_ceased"] = "contact_ceased"
+    channel: CeaseChannel
+
+
+class HardStopped(OperatorEvent):
+    """No collection contact from now on; a resume does not lift it."""
+
+    type: Literal["hard_stopped"] = "hard_stopped"
+    kind: HardStopKind
+
+
 class VisitBooked(OperatorEvent):
     type: Literal["visit_booked"] = "visit_booked"
     visit_at: AwareDatetime
@@ -219,6 +265,8 @@ Event = Annotated[
     CaseOpened
     | StageEntered
     | ContactAttempted
+    | ContactDeferred
+    | ContactSkipped
     | FieldVisitScheduled
     | HandedToLegal
     | PaymentReceived
@@ -233,6 +281,8 @@ Event = Annotated[
     | SettlementLapsed
     | DisputeOpened
     | DisputeResolved
+    | ContactCeased
+    | HardStopped
     | VisitBooked
     | VisitReported
     | StageChanged

@@ -127,6 +127,18 @@ class Policy(BaseModel):
     )
     stages: tuple[Stage, ...] = Field(min_length=1)
     agreements: AgreementTerms = AgreementTerms()
+    compliance: Literal["cn", "us"] | None = Field(
+        default=None,
+        description="the compliance profile (schemas/compliance.py): window, caps, quiet days; "
+        "None keeps the engine's first decision rules (the contact window only). Opt-in for "
+        "now: see 'compliance guard' in docs/architecture.md",
+    )
+    quiet_days: str = Field(
+        default="profile",
+        pattern=r"^(profile|none|[A-Z]{2})$",
+        description="public holidays of this country (ISO 3166 code) are quiet days; "
+        "'profile': the profile's country; 'none': no quiet days",
+    )
 
     @model_validator(mode="after")
     def _stages_coherent(self) -> Policy:

@@ -117,6 +117,9 @@ class CaseStatus(BaseModel):
     dispute: DisputeView | None = None
     visit: VisitView | None = None
     paused_total: timedelta
+    hard_stops: list[str] = []
+    ceased: list[str] = []
+    rules: int = 1
     next_action: NextAction | None
     counters: dict[str, int]
     events: int

@@ -9,12 +9,17 @@ from schemas.activity_io import ProviderReceipt
 from schemas.case import CaseInput
 from schemas.events import CaseOpened, Event
 from schemas.policy import Policy
-from workflows.decide import decide
+from workflows.decide import Effect, decide
 from workflows.effects import event_for
 from workflows.evolve import evolve
 from workflows.state import CaseState
 
 Interrupt = Callable[[CaseState, datetime], list[Event]]
+Outcome = Callable[[Effect, datetime], str]
+
+
+def _no_answer(effect: Effect, now: datetime) -> str:
+    return "no_answer"
 
 
 def run(
@@ -25,12 +30,17 @@ def run(
     until: datetime | None = None,
     interrupts: dict[datetime, Interrupt] | None = None,
     max_steps: int = 10_000,
+    rules: int = 1,
+    outcome: Outcome = _no_answer,
+    on_effect: Callable[[CaseState, Effect, datetime], None] | None = None,
 ) -> tuple[CaseState, list[Event]]:
     """Fold decisions until the case closes, waits forever, or `until` passes.
 
-    `interrupts` inject events (payments, pauses) at given instants, as signals would.
+    `interrupts` inject events (payments, pauses) at given instants, as signals would;
+    `rules` is the decision-rules version the case is pinned to (CaseOpened.rules),
+    `outcome` what the provider answers, `on_effect` sees every effect decided.
     """
-    opened = CaseOpened(at=opened_at, case=case, policy=policy)
+    opened = CaseOpened(at=opened_at, case=case, policy=policy, rules=rules)
     state = evolve(None, opened)
     log: list[Event] = [opened]
     pending = sorted((interrupts or {}).items())
@@ -43,7 +53,9 @@ def run(
                 log.append(event)
             continue
         if decision.effect is not None:
-            receipt = ProviderReceipt(provider_ref="sim", outcome="no_answer")
+            if on_effect is not None:
+                on_effect(state, decision.effect, now)
+            receipt = ProviderReceipt(provider_ref="sim", outcome=outcome(decision.effect, now))
             event = event_for(decision.effect, receipt, now)
             state = evolve(state, event)
             log.append(event)

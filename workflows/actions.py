@@ -17,8 +17,10 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 
 from schemas.commands import (
+    CeaseContact,
     DisputeOpen,
     DisputeResolve,
+    HardStop,
     OperatorAction,
     Pause,
     Payment,
@@ -34,9 +36,11 @@ from schemas.events import (
     CaseClosed,
     CollectionPaused,
     CollectionResumed,
+    ContactCeased,
     DisputeOpened,
     DisputeResolved,
     Event,
+    HardStopped,
     PaymentReceived,
     PlanAgreed,
     PromiseMade,
@@ -114,6 +118,25 @@ def resume(state: CaseState, command: Resume, now: datetime) -> list[Event]:
     if state.paused is None:
         raise Rejected("the case is not paused")
     return [CollectionResumed(at=now, paused_for=now - state.paused.since, **_actor(command))]
+
+
+def cease_contact(state: CaseState, command: CeaseContact, now: datetime) -> list[Event]:
+    """The borrower's opt-out, per channel or all: permanent (docs/domain.md rule 5)."""
+    _open(state)
+    if "all" in state.ceased:
+        raise Rejected("contact has already ceased on every channel")
+    if command.channel in state.ceased:
+        raise Rejected(f"contact by {command.channel} has already ceased")
+    return [ContactCeased(at=now, channel=command.channel, **_actor(command))]
+
+
+def hard_stop(state: CaseState, command: HardStop, now: datetime) -> list[Event]:
+    """Bankruptcy, death, legal representation: no collection contact (rule 6). Nothing
+    lifts it: a resume ends a pause only."""
+    _open(state)
+    if command.kind in state.hard_stops:
+        raise Rejected(f"a hard stop ({command.kind}) is already recorded")
+    return [HardStopped(at=now, kind=command.kind, **_actor(command))]
 
 
 def promise(state: CaseState, command: PromiseToPay, now: datetime) -> list[Event]:
@@ -221,6 +244,10 @@ def book_visit(state: CaseState, command: VisitBooking, now: datetime) -> list[E
     _no_dispute(state)
     if state.paused is not None:
         raise Rejected("the case is paused")
+    if state.hard_stops:
+        raise Rejected(f"hard stop ({', '.join(state.hard_stops)}): no collection contact")
+    if state.ceased:
+        raise Rejected(f"the borrower asked to cease contact ({', '.join(state.ceased)})")
     if command.at <= now:
         raise Rejected("at: the appointment must be in the future")
     window = state.policy.contact_window
@@ -299,6 +326,8 @@ Rule = Callable[[CaseState, Any, datetime], list[Event]]
 RULES: dict[str, tuple[type[BaseModel], Rule]] = {
     "pause_case": (Pause, pause),
     "resume_case": (Resume, resume),
+    "cease_contact": (CeaseContact, cease_contact),
+    "hard_stop": (HardStop, hard_stop),
     "promise_to_pay": (PromiseToPay, promise),
     "agree_plan": (RepaymentPlan, plan),
     "offer_settlement": (Settlement, settlement),

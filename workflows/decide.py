@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from schemas.events import (
     CaseClosed,
     CollectionResumed,
+    ContactDeferred,
+    ContactSkipped,
     Event,
     PlanBroken,
     PromiseEnded,
@@ -22,6 +24,7 @@ from schemas.events import (
     StageEntered,
 )
 from schemas.policy import ActionSpec, Channel
+from workflows import compliance
 from workflows.calendar import end_of_day
 from workflows.contact_window import next_opening
 from workflows.state import CaseState
@@ -73,12 +76,18 @@ def decide(state: CaseState, now: datetime) -> Decision:
 
     if due is not None and (stage_offset is None or due.offset < stage_offset):
         at = now + (due.offset - active) if due.offset > active else now
+        what = f"{due.action.channel} ({state.policy.stages[state.stage_index].name})"
+        guarded = due.action.channel in compliance.GUARDED_CHANNELS
+        if guarded and state.rules >= 2:
+            return _guarded(state, due, at, now, what)
         window = state.policy.contact_window
         if window is not None and due.action.channel != "legal_handoff":
             at = next_opening(at, window, state.case.borrower.timezone)
-        what = f"{due.action.channel} ({state.policy.stages[state.stage_index].name})"
         if at > now:
             return Decision(wake_at=at, next_what=what)
+        stop = compliance.stopped(state, due.action.channel) if guarded else None
+        if stop is not None:
+            return Decision(events=[_skipped(state, due, now, stop)], next_what=what)
         return Decision(effect=_effect(state, due), next_what=what)
 
     if stage_offset is not None and stage_index is not None:
@@ -88,6 +97,50 @@ def decide(state: CaseState, now: datetime) -> Decision:
         return Decision(events=[_enter(state, now, active)])
 
     return Decision(next_what="nothing scheduled")
+
+
+def _guarded(state: CaseState, due: _Due, at: datetime, now: datetime, what: str) -> Decision:
+    """Rules 2: the compliance guard decides whether the due contact goes out now."""
+    if at > now:
+        return Decision(wake_at=at, next_what=what)
+    block = compliance.check(state, due.action.channel, now)
+    if block is None:
+        return Decision(effect=_effect(state, due), next_what=what)
+    if block.until is None:
+        return Decision(events=[_skipped(state, due, now, block)], next_what=what)
+    # Deferred: record it once for every contact due now (a later one that is due too
+    # waits as well), then sleep until the opening.
+    events: list[Event] = [
+        ContactDeferred(
+            at=now,
+            rule=block.rule,
+            detail=block.detail,
+            until=block.until,
+            channel=other.action.channel,
+            stage=state.policy.stages[state.stage_index].name,
+            action_index=other.action_index,
+            occurrence=other.occurrence,
+        )
+        for other in _due_now(state, now)
+        if other.action.channel in compliance.GUARDED_CHANNELS
+        and state.deferred.get(other.action_index, now) <= now
+    ]
+    if events:
+        return Decision(events=events, next_what=what)
+    until = state.deferred.get(due.action_index, block.until)
+    return Decision(wake_at=until, next_what=f"{what}, deferred: {block.rule}")
+
+
+def _skipped(state: CaseState, due: _Due, now: datetime, block: compliance.Block) -> Event:
+    return ContactSkipped(
+        at=now,
+        rule=block.rule,
+        detail=block.detail,
+        channel=due.action.channel,
+        stage=state.policy.stages[state.stage_index].name,
+        action_index=due.action_index,
+        occurrence=due.occurrence,
+    )
 
 
 def _held(state: CaseState, now: datetime) -> Decision:
@@ -190,6 +243,24 @@ def stage_change(
     )
 
 
+def _pending(state: CaseState) -> list[_Due]:
+    """The next occurrence of each of the current stage's actions, before the stage ends."""
+    stage = state.stage
+    if stage is None:
+        return []
+    _, stage_end = _next_stage(state)
+    found: list[_Due] = []
+    for index, action in enumerate(stage.actions):
+        occurrence = state.done.get(index, 0)
+        day = action.occurrence_day(occurrence)
+        if day is None:
+            continue
+        offset = state.stage_offset + day * state.policy.day_length
+        if stage_end is None or offset < stage_end:
+            found.append(_Due(offset, index, action, occurrence))
+    return found
+
+
 def _next_action(state: CaseState) -> _Due | None:
     """The earliest pending occurrence of the current stage's actions."""
     stage = state.stage
@@ -210,6 +281,11 @@ def _next_action(state: CaseState) -> _Due | None:
     if stage_end is not None and best.offset >= stage_end:
         return None
     return best
+
+
+def _due_now(state: CaseState, now: datetime) -> list[_Due]:
+    active = state.active_elapsed(now)
+    return [due for due in _pending(state) if due.offset <= active]
 
 
 def _next_stage(state: CaseState) -> tuple[int | None, timedelta | None]:

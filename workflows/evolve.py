@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
+from schemas.compliance import CONNECTED_OUTCOMES
 from schemas.events import (
     AgreementRecorded,
     CaseClosed,
@@ -13,11 +14,15 @@ from schemas.events import (
     CollectionPaused,
     CollectionResumed,
     ContactAttempted,
+    ContactCeased,
+    ContactDeferred,
+    ContactSkipped,
     DisputeOpened,
     DisputeResolved,
     Event,
     FieldVisitScheduled,
     HandedToLegal,
+    HardStopped,
     PaymentReceived,
     PlanAgreed,
     PlanBroken,
@@ -35,6 +40,7 @@ from workflows.state import (
     RECENT_EVENTS,
     AgreementRef,
     Balance,
+    CallRecord,
     CaseState,
     DisputeInfo,
     PauseInfo,
@@ -83,6 +89,7 @@ def _restart_stage(state: CaseState, at: datetime) -> None:
     """Collection resumes after an agreement: the stage's cadence starts again from day 0."""
     state.stage_offset = state.active_elapsed(at)
     state.done = {}
+    state.deferred = {}
 
 
 def _opened(event: CaseOpened) -> CaseState:
@@ -96,6 +103,7 @@ def _opened(event: CaseOpened) -> CaseState:
             principal=loan.principal, interest=loan.interest, fees=loan.fees, penalty=loan.penalty
         ),
         seq=1,
+        rules=event.rules,
     )
     state.recent = [(1, event)]
     return state
@@ -106,9 +114,19 @@ def _apply(state: CaseState, event: Event) -> None:
         state.stage_index = event.stage_index
         state.stage_offset = event.active_offset
         state.done = {}
+        state.deferred = {}
     elif isinstance(event, ContactAttempted | FieldVisitScheduled):
         state.done[event.action_index] = event.occurrence + 1
+        state.deferred.pop(event.action_index, None)
         _count(state, event.channel if isinstance(event, ContactAttempted) else "field_visit")
+        if isinstance(event, ContactAttempted) and event.channel == "call":
+            _remember_call(state, event)
+    elif isinstance(event, ContactDeferred):
+        state.deferred[event.action_index] = event.until
+    elif isinstance(event, ContactSkipped):
+        state.done[event.action_index] = event.occurrence + 1
+        state.deferred.pop(event.action_index, None)
+        _count(state, "skipped")
     elif isinstance(event, HandedToLegal):
         state.done[event.action_index] = 1
         state.handed_to_legal = True
@@ -168,6 +186,10 @@ def _apply_agreement(state: CaseState, event: Event) -> None:
     elif isinstance(event, DisputeResolved):
         _need(state.dispute, event)
         state.dispute = None
+    elif isinstance(event, ContactCeased):
+        state.ceased.append(event.channel)
+    elif isinstance(event, HardStopped):
+        state.hard_stops.append(event.kind)
     elif isinstance(event, VisitBooked):
         state.visit = VisitInfo(at=event.visit_at, collectors=event.collectors)
     elif isinstance(event, VisitReported):
@@ -177,6 +199,7 @@ def _apply_agreement(state: CaseState, event: Event) -> None:
         state.stage_index = event.stage_index
         state.stage_offset = event.active_offset
         state.done = {}
+        state.deferred = {}
     elif isinstance(event, AgreementRecorded):
         state.agreements.append(
             AgreementRef(
@@ -197,6 +220,22 @@ def _need(value: T | None, event: Event) -> T:
     if value is None:
         raise EvolveError(f"{event.type} without the state it refers to")
     return value
+
+
+CALL_MEMORY_DAYS = 9
+
+
+def _remember_call(state: CaseState, event: ContactAttempted) -> None:
+    """Keep the calls the compliance caps look back on (7 days, and a margin)."""
+    horizon = event.at - CALL_MEMORY_DAYS * max(state.policy.day_length, timedelta(days=1))
+    state.calls = [c for c in state.calls if c.at > horizon]
+    state.calls.append(
+        CallRecord(
+            at=event.at,
+            phone_index=event.phone_index,
+            connected=event.outcome in CONNECTED_OUTCOMES,
+        )
+    )
 
 
 def _count(state: CaseState, key: str) -> None:

@@ -25,8 +25,10 @@ with workflow.unsafe.imports_passed_through():
         ProviderReceipt,
     )
     from schemas.commands import (
+        CeaseContact,
         DisputeOpen,
         DisputeResolve,
+        HardStop,
         OperatorAction,
         Pause,
         Payment,
@@ -64,6 +66,9 @@ AUDIT_TIMEOUT = timedelta(seconds=10)
 # issues, so runs recorded before it still replay. Never reuse or rename one.
 PUBLISH_AFTER_AUDIT = "publish-search-attributes-after-audit"
 WAKE_ON_EVENTS_DURING_FLUSH = "wake-on-events-during-flush"
+# Not a command change by itself: it pins new cases to decision rules 2 (the
+# compliance guard), while replaying a run recorded before it recreates rules 1.
+COMPLIANCE_GUARD = "compliance-guard-v2"
 
 AGREEMENT_KINDS: dict[str, Literal["promise", "plan", "settlement"]] = {
     "promise_made": "promise",
@@ -83,7 +88,12 @@ class LoanCollection:
         self._lock = asyncio.Lock()
         state = params.carried
         if state is None:
-            opened = CaseOpened(at=workflow.now(), case=params.case, policy=params.policy)
+            # The guard applies to policies that name a compliance profile.
+            guarded = params.policy.compliance is not None
+            rules = 2 if guarded and workflow.patched(COMPLIANCE_GUARD) else 1
+            opened = CaseOpened(
+                at=workflow.now(), case=params.case, policy=params.policy, rules=rules
+            )
             state = evolve(None, opened)
             self._pending.append(AuditRecord(case_id=state.case_id, seq=1, event=opened))
         self._state: CaseState = state
@@ -164,6 +174,22 @@ class LoanCollection:
     @resume_case.validator
     def _check_resume(self, command: Resume) -> None:
         self._check(actions.resume, command)
+
+    @workflow.update
+    async def cease_contact(self, command: CeaseContact) -> CaseStatus:
+        return await self._act(actions.cease_contact, command)
+
+    @cease_contact.validator
+    def _check_cease_contact(self, command: CeaseContact) -> None:
+        self._check(actions.cease_contact, command)
+
+    @workflow.update
+    async def hard_stop(self, command: HardStop) -> CaseStatus:
+        return await self._act(actions.hard_stop, command)
+
+    @hard_stop.validator
+    def _check_hard_stop(self, command: HardStop) -> None:
+        self._check(actions.hard_stop, command)
 
     @workflow.update
     async def promise_to_pay(self, command: PromiseToPay) -> CaseStatus:

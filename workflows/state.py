@@ -108,6 +108,16 @@ class AgreementRef(BaseModel):
     sha256: str
 
 
+class CallRecord(BaseModel):
+    """A call handed to the dialer, kept a few days for the compliance caps."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: datetime
+    phone_index: int
+    connected: bool
+
+
 class CaseState(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -116,6 +126,7 @@ class CaseState(BaseModel):
     policy: Policy
     opened_at: datetime
     seq: int = 0
+    rules: int = Field(default=1, description="decision rules pinned at opening (CaseOpened.rules)")
 
     closed_reason: str | None = None
     closed_at: datetime | None = None
@@ -148,6 +159,15 @@ class CaseState(BaseModel):
     agreements: list[AgreementRef] = Field(default_factory=list)
 
     handed_to_legal: bool = False
+    calls: list[CallRecord] = Field(
+        default_factory=list, description="recent calls (about 9 days), for the caps"
+    )
+    deferred: dict[int, datetime] = Field(
+        default_factory=dict,
+        description="per action of the current stage: until when its due occurrence is deferred",
+    )
+    ceased: list[str] = Field(default_factory=list, description="channels ceased, or 'all'")
+    hard_stops: list[str] = Field(default_factory=list)
     counters: dict[str, int] = Field(default_factory=dict)
     recent: list[tuple[int, Event]] = Field(default_factory=list)
 

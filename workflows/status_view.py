@@ -11,11 +11,15 @@ from schemas.events import (
     CollectionPaused,
     CollectionResumed,
     ContactAttempted,
+    ContactCeased,
+    ContactDeferred,
+    ContactSkipped,
     DisputeOpened,
     DisputeResolved,
     Event,
     FieldVisitScheduled,
     HandedToLegal,
+    HardStopped,
     PaymentReceived,
     PlanAgreed,
     PlanBroken,
@@ -91,6 +95,9 @@ def case_status(state: CaseState, now: datetime) -> CaseStatus:
             else None
         ),
         paused_total=state.paused_total,
+        hard_stops=list(state.hard_stops),
+        ceased=list(state.ceased),
+        rules=state.rules,
         next_action=_next_action(state, now),
         counters=dict(state.counters),
         events=state.seq,
@@ -154,6 +161,20 @@ def describe(event: Event) -> str:
         return f"entered {event.stage} at {event.days_past_due} dpd{skipped}"
     if isinstance(event, ContactAttempted):
         return f"{event.channel} #{event.occurrence + 1} in {event.stage}: {event.outcome}"
+    if isinstance(event, ContactDeferred):
+        detail = f" ({event.detail})" if event.detail else ""
+        return (
+            f"{event.channel} #{event.occurrence + 1} in {event.stage} deferred by "
+            f"{event.rule}{detail} until {event.until:%Y-%m-%d %H:%M} UTC"
+        )
+    if isinstance(event, ContactSkipped):
+        detail = f" ({event.detail})" if event.detail else ""
+        what = f"{event.channel} #{event.occurrence + 1} in {event.stage}"
+        return f"{what} skipped: {event.rule}{detail}"
+    if isinstance(event, ContactCeased):
+        return f"contact ceased ({event.channel}) by {event.operator}: {event.reason}"
+    if isinstance(event, HardStopped):
+        return f"hard stop ({event.kind}) by {event.operator}: {event.reason}"
     if isinstance(event, FieldVisitScheduled):
         return f"field visit requested in {event.stage}"
     if isinstance(event, HandedToLegal):

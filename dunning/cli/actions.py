@@ -22,8 +22,10 @@ from dunning import case_client
 from dunning.cli.common import console, fail, field_errors, run, settings
 from dunning.temporal_client import connect
 from schemas.commands import (
+    CeaseContact,
     DisputeOpen,
     DisputeResolve,
+    HardStop,
     OperatorAction,
     Pause,
     Payment,
@@ -140,6 +142,42 @@ def register(app: typer.Typer) -> None:
             lambda: Resume(operator=operator, reason=reason),
             as_json,
             "resumed",
+        )
+
+    @app.command()
+    def cease(
+        case: str = CASE,
+        channel: str = typer.Option("all", help="sms, call or all"),
+        reason: str = _reason("the borrower's request"),
+        operator: str = _operator(),
+        as_json: bool = JSON,
+    ) -> None:
+        """The borrower asks not to be contacted on a channel (or at all): permanent."""
+        perform(
+            case,
+            "cease_contact",
+            lambda: CeaseContact.model_validate(
+                {"operator": operator, "reason": reason, "channel": channel}
+            ),
+            as_json,
+            "contact ceased",
+        )
+
+    @app.command("hard-stop")
+    def hard_stop(
+        case: str = CASE,
+        kind: str = typer.Option(..., help="bankruptcy, deceased or represented"),
+        reason: str = _reason("the evidence"),
+        operator: str = _operator(),
+        as_json: bool = JSON,
+    ) -> None:
+        """No collection contact any more (a resume does not lift it)."""
+        perform(
+            case,
+            "hard_stop",
+            lambda: HardStop.model_validate({"operator": operator, "reason": reason, "kind": kind}),
+            as_json,
+            "hard stop recorded",
         )
 
     @app.command()

@@ -38,6 +38,10 @@ def status_panel(status: CaseStatus) -> Panel:
         "paid", f"{b.paid} {b.currency}" + (f", overpaid {b.overpaid}" if b.overpaid else "")
     )
     cur = b.currency
+    if status.hard_stops:
+        facts.add_row("hard stop", "[red]" + ", ".join(status.hard_stops) + "[/]: no contact")
+    if status.ceased:
+        facts.add_row("contact ceased", ", ".join(status.ceased))
     if status.paused is not None:
         p = status.paused
         until = f" until {_when(p.until)}" if p.until else ""
