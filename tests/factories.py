@@ -6,9 +6,14 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from temporalio.client import Client, WorkflowHandle
+
 from dunning.policies import load
+from dunning.settings import Settings
 from schemas.case import CaseInput
 from schemas.policy import Policy
+from schemas.status import CaseStatus
+from workflows.loan_collection import LoanCollection
 
 
 def case_payload(loan_id: str = "L-1001", **overrides: Any) -> dict[str, Any]:
@@ -50,3 +55,19 @@ def fast_policy(day: timedelta = timedelta(seconds=1)) -> Policy:
 
 TOTAL = Decimal("1070.00")
 DUE = date(2026, 10, 1)
+
+
+async def open_with_starter(
+    client: Client, settings: Settings, task_queue: str, case: CaseInput
+) -> WorkflowHandle[LoanCollection, CaseStatus]:
+    """Open `case` the way backends do (starter.open_case) on `task_queue`."""
+    import starter
+
+    result = await starter.open_case(
+        client,
+        settings.model_copy(update={"task_queue": task_queue}),
+        1,
+        case.model_dump(mode="json"),
+    )
+    assert result.outcome == "opened", result
+    return client.get_workflow_handle_for(LoanCollection.run, case.case_id)

@@ -35,7 +35,7 @@ from dunning.settings import Settings
 from schemas.commands import Payment
 from schemas.events import AuditRecord, CaseOpened, PaymentReceived
 from schemas.status import CaseStatus
-from tests.factories import case_input, fast_policy, policy
+from tests.factories import case_input, fast_policy, open_with_starter, policy
 from tests.test_opening import DUNNING, cli_env
 from workflows.loan_collection import LoanCollection
 from workflows.status_view import case_status
@@ -62,14 +62,7 @@ async def _open_ts(
     env: WorkflowEnvironment, settings: Settings, task_queue: str, loan_prefix: str
 ) -> WorkflowHandle[LoanCollection, CaseStatus]:
     case = case_input(_loan_id(loan_prefix))
-    result = await starter.open_case(
-        env.client,
-        settings.model_copy(update={"task_queue": task_queue}),
-        1,
-        case.model_dump(mode="json"),
-    )
-    assert result.outcome == "opened", result
-    return env.client.get_workflow_handle_for(LoanCollection.run, case.case_id)
+    return await open_with_starter(env.client, settings, task_queue, case)
 
 
 async def _paid_case(

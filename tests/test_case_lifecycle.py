@@ -21,7 +21,7 @@ from dunning.settings import Settings
 from schemas.case import CaseInput
 from schemas.commands import Pause, Payment, Resume
 from schemas.status import CaseStatus
-from tests.factories import TOTAL, case_input
+from tests.factories import TOTAL, case_input, open_with_starter
 from tests.records import (
     audit_events,
     contacts_in_audit,
@@ -40,14 +40,7 @@ def _loan_id(prefix: str) -> str:
 async def _open(
     env: WorkflowEnvironment, settings: Settings, task_queue: str, case: CaseInput
 ) -> WorkflowHandle[LoanCollection, CaseStatus]:
-    result = await starter.open_case(
-        env.client,
-        settings.model_copy(update={"task_queue": task_queue}),
-        1,
-        case.model_dump(mode="json"),
-    )
-    assert result.outcome == "opened", result
-    return env.client.get_workflow_handle_for(LoanCollection.run, case.case_id)
+    return await open_with_starter(env.client, settings, task_queue, case)
 
 
 async def _finish(
