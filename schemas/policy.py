@@ -128,10 +128,10 @@ class Policy(BaseModel):
     stages: tuple[Stage, ...] = Field(min_length=1)
     agreements: AgreementTerms = AgreementTerms()
     compliance: Literal["cn", "us"] | None = Field(
-        default=None,
-        description="the compliance profile (schemas/compliance.py): window, caps, quiet days; "
-        "None keeps the engine's first decision rules (the contact window only). Opt-in for "
-        "now: see 'compliance guard' in docs/architecture.md",
+        default="cn",
+        description="the compliance profile (schemas/compliance.py): window, caps, quiet days. "
+        "None only in policies pinned by cases opened before the guard existed (they keep "
+        "the first decision rules); a policy file must name a profile",
     )
     quiet_days: str = Field(
         default="profile",

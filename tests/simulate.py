@@ -30,7 +30,7 @@ def run(
     until: datetime | None = None,
     interrupts: dict[datetime, Interrupt] | None = None,
     max_steps: int = 10_000,
-    rules: int = 1,
+    rules: int = 2,
     outcome: Outcome = _no_answer,
     on_effect: Callable[[CaseState, Effect, datetime], None] | None = None,
 ) -> tuple[CaseState, list[Event]]:

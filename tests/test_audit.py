@@ -37,6 +37,7 @@ from schemas.events import AuditRecord, CaseOpened, PaymentReceived
 from schemas.status import CaseStatus
 from tests.factories import case_input, fast_policy, open_with_starter, policy
 from tests.test_opening import DUNNING, cli_env
+from tests.timeskip import skip
 from workflows.loan_collection import LoanCollection
 from workflows.status_view import case_status
 
@@ -70,10 +71,10 @@ async def _paid_case(
 ) -> tuple[str, CaseStatus]:
     """A case with a partial payment, then paid off: it closes on its own."""
     handle = await _open_ts(env, settings, task_queue, "L-audit")
-    await env.sleep(timedelta(days=3))
+    await skip(env, timedelta(days=3))
     pay = LoanCollection.payment
     await handle.signal(pay, Payment(amount=Decimal("100.00"), reference="p-1", source="core"))
-    await env.sleep(timedelta(days=2))
+    await skip(env, timedelta(days=2))
     await handle.signal(pay, Payment(amount=Decimal("970.00"), reference="p-2", source="core"))
     async with env.time_skipping_unlocked():  # type: ignore[attr-defined]
         final = await handle.result()
@@ -207,7 +208,7 @@ async def test_state_as_of_reproduces_the_status_seen_at_that_moment(
     handle = await _open_ts(ts_env, stack_settings, task_queue, "L-asof")
     seen: list[tuple[datetime, CaseStatus]] = []
     for days in (4, 17):  # in reminder, then in negotiation
-        await ts_env.sleep(timedelta(days=days))
+        await skip(ts_env, timedelta(days=days))
         status = await handle.query(LoanCollection.status)
         seen.append((await _workflow_now(handle), status))
     await handle.terminate("test over")
@@ -231,11 +232,11 @@ async def test_verify_agrees_with_an_open_case_and_would_report_a_difference(
     task_queue: str,
 ) -> None:
     handle = await _open_ts(ts_env, stack_settings, task_queue, "L-live")
-    await ts_env.sleep(timedelta(days=20))
+    await skip(ts_env, timedelta(days=20))
     await handle.signal(
         LoanCollection.payment, Payment(amount=Decimal("30.00"), reference="p-9", source="core")
     )
-    await ts_env.sleep(timedelta(hours=2))
+    await skip(ts_env, timedelta(hours=2))
 
     report = await verify_case(pool, handle.id, ts_env.client)
 
@@ -268,7 +269,7 @@ async def test_history_masks_personal_data_and_a_reveal_is_recorded(
     task_queue: str,
 ) -> None:
     handle = await _open_ts(ts_env, stack_settings, task_queue, "L-mask")
-    await ts_env.sleep(timedelta(days=2))
+    await skip(ts_env, timedelta(days=2))
     await handle.terminate("test over")
 
     async def reveals() -> list[tuple[str, str]]:

@@ -30,6 +30,7 @@ from tests.records import (
     outbox_rows,
 )
 from tests.test_decider import DEFAULT_COUNTS
+from tests.timeskip import skip
 from workflows.loan_collection import LoanCollection
 
 
@@ -108,12 +109,12 @@ async def test_pause_stops_all_contact_and_resume_restarts_it(
 ) -> None:
     case = case_input(_loan_id("L-pause"))
     handle = await _open(ts_env, stack_settings, task_queue, case)
-    await ts_env.sleep(timedelta(days=4))
+    await skip(ts_env, timedelta(days=4))
     before = await handle.query(LoanCollection.status)
     assert before.counters, "some contact happened before the pause"
 
     await handle.signal(LoanCollection.pause, Pause(reason="hardship review", operator="op-7"))
-    await ts_env.sleep(timedelta(days=30))
+    await skip(ts_env, timedelta(days=30))
     during = await handle.query(LoanCollection.status)
     assert during.state == "paused"
     assert during.paused is not None and during.paused.operator == "op-7"
@@ -122,7 +123,7 @@ async def test_pause_stops_all_contact_and_resume_restarts_it(
     assert during.stage == before.stage
 
     await handle.signal(LoanCollection.resume, Resume(reason="review done", operator="op-9"))
-    await ts_env.sleep(timedelta(days=4))
+    await skip(ts_env, timedelta(days=4))
     after = await handle.query(LoanCollection.status)
     assert after.state == "open"
     assert sum(after.counters.values()) > sum(before.counters.values()), "contact restarted"
@@ -153,12 +154,12 @@ async def test_partial_payment_lowers_balance_and_full_payment_closes_as_paid(
 ) -> None:
     case = case_input(_loan_id("L-pay"))
     handle = await _open(ts_env, stack_settings, task_queue, case)
-    await ts_env.sleep(timedelta(days=2))
+    await skip(ts_env, timedelta(days=2))
 
     await handle.signal(
         LoanCollection.payment, Payment(amount=Decimal("100.00"), reference="pay-1", source="core")
     )
-    await ts_env.sleep(timedelta(hours=1))
+    await skip(ts_env, timedelta(hours=1))
     partial = await handle.query(LoanCollection.status)
     assert partial.state == "open"
     assert partial.balance.total == TOTAL - Decimal("100.00")
@@ -185,5 +186,5 @@ async def test_partial_payment_lowers_balance_and_full_payment_closes_as_paid(
     assert EventType.EVENT_TYPE_TIMER_CANCELED in kinds
     assert kinds[-1] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
     sent = len(await outbox_rows(pool, case.case_id))
-    await ts_env.sleep(timedelta(days=30))
+    await skip(ts_env, timedelta(days=30))
     assert len(await outbox_rows(pool, case.case_id)) == sent, "nothing sent after closing"

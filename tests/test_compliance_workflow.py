@@ -21,6 +21,7 @@ from schemas.events import Event
 from schemas.policy import Policy
 from tests.factories import case_input
 from tests.records import audit_events
+from tests.timeskip import skip
 from worker import build_worker
 from workflows.inputs import LoanCollectionInput
 from workflows.loan_collection import LoanCollection
@@ -91,7 +92,7 @@ async def test_a_case_opened_after_the_window_is_first_contacted_at_the_next_ope
     await _skip_to(ts_env, NEW_YORK, "US", hour=21, minute=50)
     policy = _policy("us", [{"channel": "sms", "template": "reminder", "every_days": 3}])
     handle = await _open(ts_env, task_queue, policy, NEW_YORK)
-    await ts_env.sleep(timedelta(hours=12))
+    await skip(ts_env, timedelta(hours=12))
 
     events = await audit_events(pool, handle.id)
     opened = events[0].at.astimezone(NEW_YORK)
@@ -114,7 +115,7 @@ async def test_us_no_call_within_seven_days_after_a_conversation(
     await _skip_to(ts_env, NEW_YORK, "US", hour=10, minute=0, weekday=0)  # a Monday
     policy = _policy("us", [{"channel": "call", "every_days": 1}])
     handle = await _open(ts_env, task_queue, policy, NEW_YORK)
-    await ts_env.sleep(timedelta(days=7, hours=1))
+    await skip(ts_env, timedelta(days=7, hours=1))
 
     events = await audit_events(pool, handle.id)
     calls = [e.at.astimezone(NEW_YORK) for e in _of(events, "contact_attempted")]
@@ -134,7 +135,7 @@ async def test_cn_the_fourth_conversation_in_a_day_is_skipped_and_named(
     await _skip_to(ts_env, SHANGHAI, "CN", hour=10, minute=0)
     calls = [{"channel": "call", "at_days": [0]} for _ in range(4)]
     handle = await _open(ts_env, task_queue, _policy("cn", calls), SHANGHAI)
-    await ts_env.sleep(timedelta(hours=2))
+    await skip(ts_env, timedelta(hours=2))
 
     events = await audit_events(pool, handle.id)
     attempted = _of(events, "contact_attempted")

@@ -39,6 +39,7 @@ from schemas.commands import (
 from schemas.status import CaseStatus
 from tests.factories import TOTAL, case_input
 from tests.records import audit_events
+from tests.timeskip import skip
 from workflows.loan_collection import LoanCollection
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -204,7 +205,7 @@ def _contacts(status: CaseStatus) -> int:
 
 async def _ts_start(env: WorkflowEnvironment, task_queue: str, prefix: str) -> Any:
     handle = await _start(env.client, task_queue, prefix)
-    await env.sleep(timedelta(days=2))
+    await skip(env, timedelta(days=2))
     return handle
 
 
@@ -220,20 +221,20 @@ async def test_kept_promise_suppresses_contact_until_its_date_and_closes_nothing
     assert made.promise is not None and made.promise.pay_by == pay_by
     before = _contacts(made)
 
-    await ts_env.sleep(timedelta(days=2))
+    await skip(ts_env, timedelta(days=2))
     kept = await _update(
         handle,
         "record_payment",
         Payment(amount=Decimal("300.00"), reference="PROMISED", source="core"),
     )
-    await ts_env.sleep(timedelta(days=3))
+    await skip(ts_env, timedelta(days=3))
     during = await handle.query(LoanCollection.status)
     assert during.state == "open", "a kept promise closes nothing"
     assert during.promise is not None and during.promise.kept
     assert _contacts(during) == before, "no contact until the promised date"
     assert kept.balance.total == TOTAL - Decimal("300.00")
 
-    await ts_env.sleep(timedelta(days=6))
+    await skip(ts_env, timedelta(days=6))
     after = await handle.query(LoanCollection.status)
     assert after.promise is None
     assert _contacts(after) > before, "collection goes on for the rest of the balance"
@@ -256,7 +257,7 @@ async def test_broken_promise_resumes_collection_the_day_after_its_grace(
         handle, "promise_to_pay", PromiseToPay(amount=Decimal("500.00"), pay_by=pay_by, **OP)
     )
 
-    await ts_env.sleep(timedelta(days=14))
+    await skip(ts_env, timedelta(days=14))
 
     events = await audit_events(pool, handle.id)
     made = next(e for e in events if e.type == "promise_made")
@@ -294,12 +295,12 @@ async def test_plan_with_a_missed_second_instalment_breaks_and_collection_resume
     )
     agreed = await _update(handle, "agree_plan", plan)
     assert agreed.plan is not None and agreed.plan.next_due == plan.instalments[0].due
-    await ts_env.sleep(timedelta(days=5))
+    await skip(ts_env, timedelta(days=5))
     await _update(
         handle, "record_payment", Payment(amount=Decimal("370.00"), reference="I-1", source="core")
     )
 
-    await ts_env.sleep(timedelta(days=20))
+    await skip(ts_env, timedelta(days=20))
 
     status = await handle.query(LoanCollection.status)
     assert status.plan is None and status.state == "open"
@@ -330,7 +331,7 @@ async def test_plan_paid_in_full_closes_the_case_as_paid(
     )
     await _update(handle, "agree_plan", plan)
     for i, amount in enumerate(amounts):
-        await ts_env.sleep(timedelta(days=6))
+        await skip(ts_env, timedelta(days=6))
         await _update(
             handle,
             "record_payment",
@@ -366,7 +367,7 @@ async def test_settlement_paid_in_time_closes_as_settled_with_the_waiver(
     approved = offer.model_copy(update={"supervisor": "sup-1"})
     status = await _update(handle, "offer_settlement", approved)
     assert status.settlement is not None and status.settlement.waiver == Decimal("270.00")
-    await ts_env.sleep(timedelta(days=3))
+    await skip(ts_env, timedelta(days=3))
     await _update(
         handle, "record_payment", Payment(amount=Decimal("800.00"), reference="S-1", source="core")
     )
@@ -395,7 +396,7 @@ async def test_dispute_stops_contact_and_resolution_for_the_borrower_cancels(
             ),
         )
     assert "in dispute" in str(failed.value.cause)
-    await ts_env.sleep(timedelta(days=40))
+    await skip(ts_env, timedelta(days=40))
     held = await handle.query(LoanCollection.status)
     assert held.stage == opened.stage, "a dispute stops escalation too"
     assert _contacts(held) == _contacts(opened)

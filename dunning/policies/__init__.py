@@ -40,6 +40,8 @@ def load_file(path: Path) -> Policy:
             for err in exc.errors()
         )
         raise PolicyError(f"{path}: {problems}") from exc
+    if policy.compliance is None:
+        raise PolicyError(f"{path}: compliance: a policy must name a profile (cn or us)")
     _check_templates(path, policy)
     return policy
 
