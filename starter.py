@@ -46,7 +46,7 @@ class RowResult:
         return f"case-{self.loan_id}" if self.loan_id else None
 
 
-_INNER_FIELD = re.compile(r"(?P<field>[a-z_]+(?:\[\d+\])?): ")
+_INNER_FIELD = re.compile(r"(?P<field>[a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*): ")
 
 
 def describe_errors(exc: ValidationError) -> str:

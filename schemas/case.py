@@ -46,6 +46,24 @@ TimeZoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator
 CountryCode = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_check_country)]
 
 
+Relation = Literal[
+    "spouse", "parent", "child", "sibling", "relative", "friend", "colleague", "other"
+]
+
+
+class EmergencyContact(BaseModel):
+    """Someone the borrower named to reach them. Contacted only when the borrower is
+    unreachable, never told about the debt, and never again once they opt out."""
+
+    model_config = STRICT
+
+    name: HumanText = Field(min_length=1, max_length=200)
+    phone: str = Field(
+        min_length=1, max_length=40, description="international form, or national of `country`"
+    )
+    relation: Relation = "other"
+
+
 class Borrower(BaseModel):
     """The person who owes the debt."""
 
@@ -65,23 +83,38 @@ class Borrower(BaseModel):
     timezone: TimeZoneName = Field(description="IANA time zone of the borrower, e.g. Asia/Shanghai")
     language: Language = "zh-CN"
     address: HumanText | None = Field(default=None, max_length=500)
+    emergency_contacts: list[EmergencyContact] = Field(
+        default_factory=list,
+        max_length=5,
+        description="third parties to ask the borrower to call back, only once the borrower "
+        "is unreachable; never told about the debt",
+    )
 
     @model_validator(mode="after")
     def _normalise_phones(self) -> Borrower:
-        normalised: list[str] = []
-        for index, raw in enumerate(self.phones):
-            try:
-                parsed = phonenumbers.parse(raw, self.country)
-            except phonenumbers.NumberParseException as exc:
-                raise ValueError(f"phones[{index}]: not a phone number") from exc
-            if not phonenumbers.is_valid_number(parsed):
-                raise ValueError(f"phones[{index}]: not a valid phone number")
-            e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-            if e164 in normalised:
+        normalised = [self._e164(raw, f"phones[{i}]") for i, raw in enumerate(self.phones)]
+        for index, e164 in enumerate(normalised):
+            if e164 in normalised[:index]:
                 raise ValueError(f"phones[{index}]: the same number appears twice")
-            normalised.append(e164)
         object.__setattr__(self, "phones", normalised)
+        contacts: list[EmergencyContact] = []
+        for index, contact in enumerate(self.emergency_contacts):
+            where = f"emergency_contacts[{index}].phone"
+            e164 = self._e164(contact.phone, where)
+            if e164 in normalised or e164 in [c.phone for c in contacts]:
+                raise ValueError(f"{where}: the same number appears twice")
+            contacts.append(contact.model_copy(update={"phone": e164}))
+        object.__setattr__(self, "emergency_contacts", contacts)
         return self
+
+    def _e164(self, raw: str, where: str) -> str:
+        try:
+            parsed = phonenumbers.parse(raw, self.country)
+        except phonenumbers.NumberParseException as exc:
+            raise ValueError(f"{where}: not a phone number") from exc
+        if not phonenumbers.is_valid_number(parsed):
+            raise ValueError(f"{where}: not a valid phone number")
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 class Loan(BaseModel):

@@ -68,6 +68,12 @@ class HardStop(OperatorAction):
     kind: HardStopKind
 
 
+class ThirdPartyOptOut(OperatorAction):
+    """An emergency contact asked never to be contacted again: permanent."""
+
+    contact: int = Field(ge=0, le=4, description="index in the borrower's emergency_contacts")
+
+
 class PromiseToPay(OperatorAction):
     amount: PositiveAmount
     pay_by: date = Field(description="the borrower's local date by which they promise to pay")

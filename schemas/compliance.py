@@ -23,6 +23,14 @@ CONNECTED_OUTCOMES: frozenset[str] = frozenset(
     {"answered", "connected", "promise", "refused", "dispute", "callback"}
 )
 
+# Outcomes that say the number itself is wrong (a call or an SMS): the borrower cannot
+# be reached on it. Three consecutive unanswered calls make the borrower unreachable too
+# (docs/domain.md rule 3); only then may emergency contacts be messaged.
+INVALID_NUMBER_OUTCOMES: frozenset[str] = frozenset(
+    {"wrong_number", "invalid_number", "undeliverable", "number_not_in_service"}
+)
+UNREACHABLE_AFTER_FAILED_CALLS = 3
+
 
 class ComplianceProfile(BaseModel):
     """One jurisdiction's rules. A cap of None does not apply in that jurisdiction.

@@ -59,6 +59,9 @@ class ContactAttempted(EventBase):
     action_index: int
     occurrence: int
     phone_index: int = 0
+    third_party: int | None = Field(
+        default=None, description="third_party_sms: index of the emergency contact messaged"
+    )
     template: str | None = None
     idempotency_key: str
     provider_ref: str
@@ -209,6 +212,13 @@ class ContactCeased(OperatorEvent):
     channel: CeaseChannel
 
 
+class ThirdPartyOptedOut(OperatorEvent):
+    """An emergency contact asked not to be contacted again. Permanent."""
+
+    type: Literal["third_party_opted_out"] = "third_party_opted_out"
+    contact: int
+
+
 class HardStopped(OperatorEvent):
     """No collection contact from now on; a resume does not lift it."""
 
@@ -282,6 +292,7 @@ Event = Annotated[
     | DisputeOpened
     | DisputeResolved
     | ContactCeased
+    | ThirdPartyOptedOut
     | HardStopped
     | VisitBooked
     | VisitReported

@@ -12,8 +12,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Channel = Literal["sms", "call", "field_visit", "legal_handoff"]
+Channel = Literal["sms", "call", "field_visit", "legal_handoff", "third_party_sms"]
 CONTACT_CHANNELS: frozenset[str] = frozenset({"sms", "call"})
+# SMS-like channels: each needs a template.
+TEMPLATED_CHANNELS: frozenset[str] = frozenset({"sms", "third_party_sms"})
 
 FROZEN = ConfigDict(extra="forbid", frozen=True)
 
@@ -57,8 +59,8 @@ class ActionSpec(BaseModel):
                 raise ValueError("at_days: days must be zero or more")
             if list(self.at_days) != sorted(set(self.at_days)):
                 raise ValueError("at_days: days must be increasing and distinct")
-        if self.channel == "sms" and self.template is None:
-            raise ValueError("an sms action needs a template")
+        if self.channel in TEMPLATED_CHANNELS and self.template is None:
+            raise ValueError(f"an {self.channel} action needs a template")
         if self.channel in ("field_visit", "legal_handoff") and self.every_days is not None:
             raise ValueError(f"{self.channel} happens once: every_days is not allowed")
         return self
@@ -131,7 +133,7 @@ class Policy(BaseModel):
         default="cn",
         description="the compliance profile (schemas/compliance.py): window, caps, quiet days. "
         "None only in policies pinned by cases opened before the guard existed (they keep "
-        "the first decision rules); a policy file must name a profile",
+        "the first decision rules)",
     )
     quiet_days: str = Field(
         default="profile",

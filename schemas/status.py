@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.commands import Instalment
 
@@ -119,6 +119,11 @@ class CaseStatus(BaseModel):
     paused_total: timedelta
     hard_stops: list[str] = []
     ceased: list[str] = []
+    unreachable: bool = Field(
+        default=False,
+        description="3 consecutive calls without a conversation, or every number invalid",
+    )
+    third_party_opt_outs: list[int] = []
     rules: int = 1
     next_action: NextAction | None
     counters: dict[str, int]

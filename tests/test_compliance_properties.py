@@ -1,8 +1,9 @@
 """Property tests of the compliance guard: random policies, time zones (DST ones among
 them), operator actions, call outcomes and clock jumps, folded with evolve/decide as the
 workflow folds them. Whatever happens, no contact effect is decided outside the window,
-on a quiet day, over a cap, inside the US week after a conversation, during a hold, or
-after a hard stop or a cease."""
+on a quiet day, over a cap, inside the US week after a conversation, during a hold,
+after a hard stop or a cease, or to a third party before the borrower is unreachable
+or after that third party opted out."""
 
 from __future__ import annotations
 
@@ -24,8 +25,14 @@ from schemas.commands import (
     Pause,
     Payment,
     Resume,
+    ThirdPartyOptOut,
 )
-from schemas.compliance import CONNECTED_OUTCOMES, PROFILES
+from schemas.compliance import (
+    CONNECTED_OUTCOMES,
+    INVALID_NUMBER_OUTCOMES,
+    PROFILES,
+    UNREACHABLE_AFTER_FAILED_CALLS,
+)
 from schemas.events import CaseOpened, ContactAttempted, Event
 from schemas.policy import ActionSpec, Policy, Stage
 from tests.factories import case_input
@@ -36,15 +43,27 @@ from workflows.evolve import evolve
 from workflows.state import CaseState
 
 ZONES = ["America/New_York", "Europe/London", "Australia/Sydney", "Asia/Shanghai"]
-OUTCOMES = ["no_answer", "answered", "wrong_number", "promise", "busy", "voicemail"]
+OUTCOMES = [
+    "no_answer",
+    "answered",
+    "wrong_number",
+    "promise",
+    "busy",
+    "voicemail",
+    "invalid_number",
+]
+CONTACTS = [
+    {"name": "Li Na", "phone": "+86 137 0013 7000", "relation": "sibling"},
+    {"name": "Zhang Wei", "phone": "+86 136 0013 6000", "relation": "friend"},
+]
 OP = {"operator": "op-1", "reason": "property test"}
-KINDS = ["pay", "pause", "resume", "dispute", "resolve", "cease", "hard_stop"]
+KINDS = ["pay", "pause", "resume", "dispute", "resolve", "cease", "hard_stop", "opt_out"]
 
 
 @st.composite
 def actions_specs(draw: st.DrawFn) -> ActionSpec:
-    channel = draw(st.sampled_from(["sms", "call", "call"]))
-    template = "reminder" if channel == "sms" else None
+    channel = draw(st.sampled_from(["sms", "call", "call", "third_party_sms"]))
+    template = {"sms": "reminder", "third_party_sms": "third_party"}.get(channel)
     if draw(st.booleans()):
         return ActionSpec(
             channel=channel,
@@ -92,7 +111,9 @@ pokes = st.lists(
         Poke,
         after=st.timedeltas(min_value=timedelta(minutes=1), max_value=timedelta(days=6)),
         kind=st.sampled_from(KINDS),
-        arg=st.sampled_from(["sms", "call", "all", "bankruptcy", "deceased", "represented"]),
+        arg=st.sampled_from(
+            ["sms", "call", "all", "bankruptcy", "deceased", "represented", "0", "1"]
+        ),
     ),
     max_size=8,
 )
@@ -114,6 +135,10 @@ def _command(state: CaseState, poke: Poke, n: int) -> tuple[Any, Any]:
             lambda: HardStop(
                 kind=poke.arg if poke.arg in ("deceased", "represented") else "bankruptcy", **OP
             ),
+        ),
+        "opt_out": (
+            actions.third_party_opt_out,
+            lambda: ThirdPartyOptOut(contact=1 if poke.arg == "1" else 0, **OP),
         ),
     }
     rule, build = now_rules[poke.kind]
@@ -138,6 +163,8 @@ def _violations(state: CaseState, effect: Effect, now: datetime, log: list[Event
         found.append("after a hard stop")
     if "all" in state.ceased or effect.channel in state.ceased:
         found.append("after a cease")
+    if effect.channel == "third_party_sms":
+        return found + _third_party_violations(state, effect, log)
     if effect.channel != "call":
         return found
     calls = [
@@ -162,6 +189,24 @@ def _violations(state: CaseState, effect: Effect, now: datetime, log: list[Event
     return found
 
 
+def _third_party_violations(state: CaseState, effect: Effect, log: list[Event]) -> list[str]:
+    """Recomputed from the log: unreachable = the last 3 calls had no conversation, or
+    every number of the borrower was reported invalid; and the contact has not opted out."""
+    found: list[str] = []
+    attempts = [e for e in log if isinstance(e, ContactAttempted) and e.third_party is None]
+    calls = [e.outcome in CONNECTED_OUTCOMES for e in attempts if e.channel == "call"]
+    since_talk = calls[::-1].index(True) if True in calls else len(calls)
+    invalid = {e.phone_index for e in attempts if e.outcome in INVALID_NUMBER_OUTCOMES}
+    every_number_invalid = len(invalid) >= len(state.case.borrower.phones)
+    if since_talk < UNREACHABLE_AFTER_FAILED_CALLS and not every_number_invalid:
+        found.append(f"to a third party after {since_talk} failed call(s)")
+    opted = {e.contact for e in log if e.type == "third_party_opted_out"}  # type: ignore[union-attr]
+    contacts = len(state.case.borrower.emergency_contacts)
+    if effect.third_party is None or effect.third_party in opted or effect.third_party >= contacts:
+        found.append(f"to third party {effect.third_party} (opted out: {sorted(opted)})")
+    return found
+
+
 def fold(
     policy: Policy,
     zone: str,
@@ -170,8 +215,9 @@ def fold(
     outcomes: list[str],
     jumps: list[timedelta],
     horizon: timedelta,
+    contacts: list[dict[str, str]] | None = None,
 ) -> tuple[CaseState, list[Event], list[str]]:
-    case = case_input(borrower={"timezone": zone})
+    case = case_input(borrower={"timezone": zone, "emergency_contacts": contacts or []})
     opened = CaseOpened(at=opened_at, case=case, policy=policy, rules=2)
     state = evolve(None, opened)
     log: list[Event] = [opened]
@@ -239,6 +285,7 @@ jump_lists = st.lists(
     script=pokes,
     outcomes=st.lists(st.sampled_from(OUTCOMES), max_size=6),
     jumps=jump_lists,
+    contacts=st.sampled_from([[], CONTACTS[:1], CONTACTS]),
 )
 def test_no_contact_breaks_a_rule(
     policy: Policy,
@@ -247,8 +294,11 @@ def test_no_contact_breaks_a_rule(
     script: list[Poke],
     outcomes: list[str],
     jumps: list[timedelta],
+    contacts: list[dict[str, str]],
 ) -> None:
-    _, _, broken = fold(policy, zone, opened_at, script, outcomes, jumps, timedelta(days=21))
+    _, _, broken = fold(
+        policy, zone, opened_at, script, outcomes, jumps, timedelta(days=21), contacts
+    )
     assert broken == []
 
 
@@ -284,3 +334,36 @@ def test_a_hard_stop_is_never_lifted_and_every_blocked_attempt_is_named(
     assert not [e for e in after if e.type == "contact_attempted"]
     skipped = [e for e in after if e.type == "contact_skipped"]
     assert all(e.rule == "hard_stop" for e in skipped)  # type: ignore[union-attr]
+
+
+def test_third_parties_only_once_unreachable_and_never_after_their_opt_out() -> None:
+    """The property above can only pass if third-party messages never go out; this pins
+    down that they do, to the right person, at the right moment."""
+    spec = ActionSpec(channel="third_party_sms", template="third_party", every_days=1)
+    call = ActionSpec(channel="call", every_days=1)
+    policy = Policy(
+        name="tp", version=1, stages=(Stage(name="s", from_dpd=1, actions=(call, spec)),)
+    )
+    opened = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai, a Monday
+    opt_out = Poke(timedelta(days=4, hours=1), "opt_out", "0")
+    _, log, broken = fold(
+        policy, "Asia/Shanghai", opened, [opt_out], ["no_answer"], [], timedelta(days=8), CONTACTS
+    )
+    assert broken == []
+    third = [e for e in log if getattr(e, "channel", None) == "third_party_sms"]
+    sent = [e for e in third if isinstance(e, ContactAttempted)]
+    skipped = [e for e in third if e.type == "contact_skipped"]
+    # Days 0-2: a call each day, none answered; the third-party message waits for the third.
+    assert {e.rule for e in skipped if e.at < sent[0].at} == {"borrower_reachable"}  # type: ignore[union-attr]
+    failed_before = [e for e in log if e.type == "contact_attempted" and e.channel == "call"]
+    assert len([e for e in failed_before if e.at <= sent[0].at]) >= UNREACHABLE_AFTER_FAILED_CALLS
+    # Contact 0 until it opted out on day 4, then contact 1 only.
+    opted_at = next(e.at for e in log if e.type == "third_party_opted_out")
+    assert {e.third_party for e in sent if e.at < opted_at} == {0}
+    assert {e.third_party for e in sent if e.at > opted_at} == {1}
+    answered = fold(
+        policy, "Asia/Shanghai", opened, [], ["answered"], [], timedelta(days=8), CONTACTS
+    )[1]
+    assert not [
+        e for e in answered if isinstance(e, ContactAttempted) and e.channel == "third_party_sms"
+    ], "a borrower who answers is never reported to a third party"

@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.providers.sandbox import SandboxProvider
+from schemas.commands import ThirdPartyOptOut
 from schemas.events import Event
 from schemas.policy import Policy
 from tests.factories import case_input
@@ -145,4 +146,61 @@ async def test_cn_the_fourth_conversation_in_a_day_is_skipped_and_named(
         ("connected_calls_per_day", "call", 3)
     ]
     assert "at most 3" in skipped[0].detail
+    await handle.terminate("test over")
+
+
+async def test_an_unreachable_borrowers_contact_gets_a_message_without_the_debt_once(
+    ts_env: WorkflowEnvironment, ts_worker: Worker, pool: asyncpg.Pool, task_queue: str
+) -> None:
+    # The sandbox dialer reports every call unanswered: after the third, the borrower is
+    # unreachable and the emergency contact may be asked to pass a message on.
+    await _skip_to(ts_env, SHANGHAI, "CN", hour=10, minute=0)
+    policy = _policy(
+        "cn",
+        [
+            {"channel": "call", "every_days": 1},
+            {"channel": "third_party_sms", "template": "third_party", "every_days": 1},
+        ],
+    )
+    contact = {"name": "Li Na", "phone": "+86 137 0013 7000", "relation": "sibling"}
+    case = case_input(
+        f"L-third-{uuid.uuid4().hex[:8]}",
+        borrower={"timezone": SHANGHAI.key, "emergency_contacts": [contact]},
+    )
+    handle = await ts_env.client.start_workflow(
+        LoanCollection.run,
+        LoanCollectionInput(case=case, policy=policy),
+        id=case.case_id,
+        task_queue=task_queue,
+    )
+    await skip(ts_env, timedelta(days=3, hours=1))
+    await handle.execute_update(
+        "third_party_opt_out", ThirdPartyOptOut(contact=0, operator="op-7", reason="asked")
+    )
+    await skip(ts_env, timedelta(days=2))
+
+    events = await audit_events(pool, handle.id)
+    texts = [e for e in events if getattr(e, "channel", None) == "third_party_sms"]
+    assert [(e.type, getattr(e, "rule", None)) for e in texts] == [
+        ("contact_skipped", "borrower_reachable"),  # day 0: 1 call
+        ("contact_skipped", "borrower_reachable"),  # day 1: 2 calls
+        ("contact_attempted", None),  # day 2: the third call went unanswered
+        ("contact_attempted", None),  # day 3
+        ("contact_skipped", "third_party_opt_out"),  # day 4: she opted out
+        ("contact_skipped", "third_party_opt_out"),
+    ]
+    async with pool.acquire() as conn:
+        sent = await conn.fetch(
+            "SELECT recipient, body FROM outbox WHERE case_id = $1 AND channel = $2",
+            handle.id,
+            "third_party_sms",
+        )
+    assert [row["recipient"] for row in sent] == ["+8613700137000"] * 2
+    loan = case.loan
+    for row in sent:
+        assert case.borrower.name in row["body"]
+        for secret in (loan.id, str(loan.outstanding), loan.currency, "逾期", "借款"):
+            assert secret not in row["body"], f"{secret!r} disclosed to a third party"
+    status = await handle.query(LoanCollection.status)
+    assert status.unreachable and status.third_party_opt_outs == [0]
     await handle.terminate("test over")

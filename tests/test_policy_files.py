@@ -37,6 +37,13 @@ BROKEN = [
     ('day_length = "P1D"', 'day_length = "often"', "day_length: Input should be a valid"),
     ('settlement_floor = "0.5"', 'settlement_floor = "1.5"', "settlement_floor: Input should be"),
     ("[[stages]]", "[[stagez]]", "stagez: Extra inputs are not permitted"),
+    ('compliance = "cn"', 'compliance = "eu"', "compliance: Input should be 'cn' or 'us'"),
+    (
+        'template = "third_party"',
+        'template = "reminder"',
+        "stages.1.actions.2.template: template 'reminder' (en) uses unknown variable(s) amount, "
+        "currency, days_past_due, loan_id, name (a third party must not learn of the debt)",
+    ),
 ]
 
 
@@ -60,12 +67,27 @@ def test_unparsable_toml_names_the_file_and_line(tmp_path: Path) -> None:
         load_file(path)
 
 
-def test_policy_check_catches_an_unknown_template_variable(tmp_path: Path) -> None:
+GENTLE = [
+    (
+        {"en": "Dear {{ name }}, {{ balance_due }} is due. Reply STOP to opt out."},
+        "unknown variable(s) balance_due",
+    ),
+    (
+        {"en": "Dear {{ name }}, please pay."},
+        "template 'gentle' (en) has no opt-out line ('Reply STOP to opt out')",
+    ),
+]
+
+
+@pytest.mark.parametrize(("texts", "problem"), GENTLE)
+def test_policy_check_catches_an_unknown_variable_or_a_missing_opt_out(
+    tmp_path: Path, texts: dict[str, str], problem: str
+) -> None:
     templates = tmp_path / "templates"
     for language in ("en", "zh-CN"):
         (templates / language).mkdir(parents=True)
         (templates / language / "gentle.j2").write_text(
-            "Dear {{ name }}, {{ balance_due }} is due. Reply STOP to opt out.", encoding="utf-8"
+            texts.get(language, texts["en"]), encoding="utf-8"
         )
     path = _policy(tmp_path, GOOD.replace('template = "reminder"', 'template = "gentle"', 1))
     env = {**os.environ, "DUNNING_TEMPLATE_DIR": str(templates)}
@@ -76,7 +98,7 @@ def test_policy_check_catches_an_unknown_template_variable(tmp_path: Path) -> No
 
     assert done.returncode == 1
     assert "stages.0.actions.0.template" in done.stderr
-    assert "unknown variable(s) balance_due" in done.stderr
+    assert problem in done.stderr
 
 
 def test_policy_check_accepts_the_shipped_policies_and_show_lists_the_cadence() -> None:

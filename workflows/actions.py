@@ -28,6 +28,7 @@ from schemas.commands import (
     RepaymentPlan,
     Resume,
     Settlement,
+    ThirdPartyOptOut,
     VisitBooking,
     VisitReport,
     WriteOff,
@@ -45,6 +46,7 @@ from schemas.events import (
     PlanAgreed,
     PromiseMade,
     SettlementAgreed,
+    ThirdPartyOptedOut,
     VisitBooked,
     VisitReported,
 )
@@ -239,6 +241,20 @@ def resolve_dispute(state: CaseState, command: DisputeResolve, now: datetime) ->
     return events
 
 
+def third_party_opt_out(state: CaseState, command: ThirdPartyOptOut, now: datetime) -> list[Event]:
+    """An emergency contact's "don't contact me": permanent, and taken during a hold too."""
+    _open(state)
+    contacts = state.case.borrower.emergency_contacts
+    if command.contact >= len(contacts):
+        raise Rejected(
+            f"contact: the borrower named {len(contacts)} emergency contact(s); "
+            f"there is no contact {command.contact}"
+        )
+    if command.contact in state.third_party_opt_outs:
+        raise Rejected(f"contact: emergency contact {command.contact} has already opted out")
+    return [ThirdPartyOptedOut(at=now, contact=command.contact, **_actor(command))]
+
+
 def book_visit(state: CaseState, command: VisitBooking, now: datetime) -> list[Event]:
     _open(state)
     _no_dispute(state)
@@ -328,6 +344,7 @@ RULES: dict[str, tuple[type[BaseModel], Rule]] = {
     "resume_case": (Resume, resume),
     "cease_contact": (CeaseContact, cease_contact),
     "hard_stop": (HardStop, hard_stop),
+    "third_party_opt_out": (ThirdPartyOptOut, third_party_opt_out),
     "promise_to_pay": (PromiseToPay, promise),
     "agree_plan": (RepaymentPlan, plan),
     "offer_settlement": (Settlement, settlement),

@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from schemas.compliance import ComplianceProfile, profile
+from schemas.compliance import UNREACHABLE_AFTER_FAILED_CALLS, ComplianceProfile, profile
 from schemas.policy import ContactWindow
 from workflows.contact_window import next_opening
 from workflows.state import CaseState
 
 REAL_DAY = timedelta(days=1)
-GUARDED_CHANNELS = frozenset({"sms", "call", "field_visit"})
+GUARDED_CHANNELS = frozenset({"sms", "call", "field_visit", "third_party_sms"})
 MAX_QUIET_DAYS = 60  # a run of quiet days longer than this is a configuration error
 
 
@@ -39,13 +39,33 @@ class Block:
 
 
 def stopped(state: CaseState, channel: str) -> Block | None:
-    """A hard stop or a cease that forbids the channel, whatever the case's rules."""
+    """A hard stop or a cease that forbids the channel, whatever the case's rules; for a
+    third party, also a borrower who can still be reached or no contact left to ask."""
     if state.hard_stops:
         return Block("hard_stop", ", ".join(state.hard_stops))
     if "all" in state.ceased or (channel == "field_visit" and state.ceased):
         return Block("cease_contact", "all channels")
     if channel in state.ceased:
         return Block("cease_contact", channel)
+    if channel == "third_party_sms":
+        return _third_party(state)
+    if channel in ("sms", "call") and state.phone() is None:
+        return Block("no_valid_number", "every number of the borrower was reported invalid")
+    return None
+
+
+def _third_party(state: CaseState) -> Block | None:
+    """Emergency contacts only once the borrower is unreachable (docs/domain.md rule 3)."""
+    if not state.unreachable:
+        return Block(
+            "borrower_reachable",
+            f"third parties only after {UNREACHABLE_AFTER_FAILED_CALLS} consecutive calls "
+            f"without a conversation or an invalid number ({state.failed_calls} so far)",
+        )
+    if not state.case.borrower.emergency_contacts:
+        return Block("no_third_party", "the borrower named no emergency contact")
+    if state.third_party() is None:
+        return Block("third_party_opt_out", "every emergency contact opted out")
     return None
 
 

@@ -40,6 +40,8 @@ class Effect:
     occurrence: int
     template: str | None
     idempotency_key: str
+    third_party: int | None = None
+    phone_index: int = 0
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,8 @@ def decide(state: CaseState, now: datetime) -> Decision:
         at = now + (due.offset - active) if due.offset > active else now
         what = f"{due.action.channel} ({state.policy.stages[state.stage_index].name})"
         guarded = due.action.channel in compliance.GUARDED_CHANNELS
-        if guarded and state.rules >= 2:
+        # Third-party messages came with the guard: they always go through it.
+        if guarded and (state.rules >= 2 or due.action.channel == "third_party_sms"):
             return _guarded(state, due, at, now, what)
         window = state.policy.contact_window
         if window is not None and due.action.channel != "legal_handoff":
@@ -321,6 +324,8 @@ def _effect(state: CaseState, due: _Due) -> Effect:
         action_index=due.action_index,
         occurrence=due.occurrence,
         template=due.action.template,
+        third_party=state.third_party() if due.action.channel == "third_party_sms" else None,
+        phone_index=state.phone() or 0,
         # The sequence number the case had reached when the attempt was decided: unique
         # per case (every effect is followed by its event) and stable across retries.
         idempotency_key=f"{state.case_id}:{state.seq + 1}",

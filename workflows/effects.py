@@ -13,6 +13,7 @@ ACTIVITY_FOR_CHANNEL = {
     "call": "place_call",
     "field_visit": "schedule_field_visit",
     "legal_handoff": "hand_to_legal",
+    "third_party_sms": "send_sms",
 }
 
 
@@ -40,6 +41,8 @@ def event_for(effect: Effect, receipt: ProviderReceipt, now: datetime) -> Event:
         stage=effect.stage,
         action_index=effect.action_index,
         occurrence=effect.occurrence,
+        phone_index=effect.phone_index,
+        third_party=effect.third_party,
         template=effect.template,
         idempotency_key=effect.idempotency_key,
         provider_ref=receipt.provider_ref,

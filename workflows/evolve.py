@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
-from schemas.compliance import CONNECTED_OUTCOMES
+from schemas.compliance import CONNECTED_OUTCOMES, INVALID_NUMBER_OUTCOMES
 from schemas.events import (
     AgreementRecorded,
     CaseClosed,
@@ -33,6 +33,7 @@ from schemas.events import (
     SettlementLapsed,
     StageChanged,
     StageEntered,
+    ThirdPartyOptedOut,
     VisitBooked,
     VisitReported,
 )
@@ -119,6 +120,8 @@ def _apply(state: CaseState, event: Event) -> None:
         state.done[event.action_index] = event.occurrence + 1
         state.deferred.pop(event.action_index, None)
         _count(state, event.channel if isinstance(event, ContactAttempted) else "field_visit")
+        if isinstance(event, ContactAttempted) and event.channel in ("call", "sms"):
+            _reachability(state, event)
         if isinstance(event, ContactAttempted) and event.channel == "call":
             _remember_call(state, event)
     elif isinstance(event, ContactDeferred):
@@ -190,6 +193,8 @@ def _apply_agreement(state: CaseState, event: Event) -> None:
         state.ceased.append(event.channel)
     elif isinstance(event, HardStopped):
         state.hard_stops.append(event.kind)
+    elif isinstance(event, ThirdPartyOptedOut):
+        state.third_party_opt_outs.append(event.contact)
     elif isinstance(event, VisitBooked):
         state.visit = VisitInfo(at=event.visit_at, collectors=event.collectors)
     elif isinstance(event, VisitReported):
@@ -236,6 +241,19 @@ def _remember_call(state: CaseState, event: ContactAttempted) -> None:
             connected=event.outcome in CONNECTED_OUTCOMES,
         )
     )
+
+
+def _reachability(state: CaseState, event: ContactAttempted) -> None:
+    """What the borrower's own contacts tell about reaching them (docs/domain.md rule 3)."""
+    if event.outcome in INVALID_NUMBER_OUTCOMES:
+        if event.phone_index not in state.invalid_phones:
+            state.invalid_phones.append(event.phone_index)
+    if event.channel != "call":
+        return
+    if event.outcome in CONNECTED_OUTCOMES:
+        state.failed_calls = 0
+    else:
+        state.failed_calls += 1
 
 
 def _count(state: CaseState, key: str) -> None:

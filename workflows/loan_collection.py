@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         RepaymentPlan,
         Resume,
         Settlement,
+        ThirdPartyOptOut,
         VisitBooking,
         VisitReport,
         WriteOff,
@@ -192,6 +193,14 @@ class LoanCollection:
         self._check(actions.hard_stop, command)
 
     @workflow.update
+    async def third_party_opt_out(self, command: ThirdPartyOptOut) -> CaseStatus:
+        return await self._act(actions.third_party_opt_out, command)
+
+    @third_party_opt_out.validator
+    def _check_third_party_opt_out(self, command: ThirdPartyOptOut) -> None:
+        self._check(actions.third_party_opt_out, command)
+
+    @workflow.update
     async def promise_to_pay(self, command: PromiseToPay) -> CaseStatus:
         return await self._act(actions.promise, command)
 
@@ -330,7 +339,7 @@ class LoanCollection:
                 idempotency_key=f"{state.case_id}:agreement:{seq}",
                 kind=kind,
                 agreement_seq=seq,
-                recipient=borrower.phones[0],
+                recipient=borrower.phones[state.phone() or 0],
                 language=borrower.language,
                 variables=variables,
                 schedule=schedule,
@@ -369,21 +378,28 @@ class LoanCollection:
         state = self._state
         borrower = state.case.borrower
         loan = state.case.loan
+        phone = borrower.phones[effect.phone_index]
+        recipient = phone if effect.channel in ("sms", "call") else borrower.id
+        variables = {
+            "name": borrower.name,
+            "loan_id": loan.id,
+            "amount": str(state.balance.total),
+            "currency": loan.currency,
+            "days_past_due": str(state.days_past_due(workflow.now())),
+        }
+        if effect.third_party is not None:
+            # Nothing about the debt reaches a third party: the borrower's name only.
+            recipient = borrower.emergency_contacts[effect.third_party].phone
+            variables = {"borrower_name": borrower.name}
         request = OutboundRequest(
             case_id=state.case_id,
             idempotency_key=effect.idempotency_key,
             channel=effect.channel,
             stage=effect.stage,
-            recipient=borrower.phones[0] if effect.channel in ("sms", "call") else borrower.id,
+            recipient=recipient,
             language=borrower.language,
             template=effect.template,
-            variables={
-                "name": borrower.name,
-                "loan_id": loan.id,
-                "amount": str(state.balance.total),
-                "currency": loan.currency,
-                "days_past_due": str(state.days_past_due(workflow.now())),
-            },
+            variables=variables,
         )
         receipt: ProviderReceipt = await workflow.execute_activity(
             ACTIVITY_FOR_CHANNEL[effect.channel],

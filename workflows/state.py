@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.case import CaseInput
 from schemas.commands import Instalment
+from schemas.compliance import UNREACHABLE_AFTER_FAILED_CALLS
 from schemas.events import Event
 from schemas.policy import Policy, Stage
 
@@ -167,6 +168,15 @@ class CaseState(BaseModel):
         description="per action of the current stage: until when its due occurrence is deferred",
     )
     ceased: list[str] = Field(default_factory=list, description="channels ceased, or 'all'")
+    failed_calls: int = Field(
+        default=0, description="consecutive calls without a conversation, since the last one"
+    )
+    invalid_phones: list[int] = Field(
+        default_factory=list, description="borrower phones a provider reported invalid"
+    )
+    third_party_opt_outs: list[int] = Field(
+        default_factory=list, description="emergency contacts who asked not to be contacted"
+    )
     hard_stops: list[str] = Field(default_factory=list)
     counters: dict[str, int] = Field(default_factory=dict)
     recent: list[tuple[int, Event]] = Field(default_factory=list)
@@ -191,6 +201,28 @@ class CaseState(BaseModel):
     def is_frozen(self) -> bool:
         """Collection stands still: no contact, no escalation."""
         return self.paused is not None or self.dispute is not None or self.agreement is not None
+
+    @property
+    def unreachable(self) -> bool:
+        """The borrower cannot be reached: 3 consecutive calls without a conversation, or
+        every number reported invalid (docs/domain.md rule 3)."""
+        if self.failed_calls >= UNREACHABLE_AFTER_FAILED_CALLS:
+            return True
+        return len(set(self.invalid_phones)) >= len(self.case.borrower.phones)
+
+    def phone(self) -> int | None:
+        """The borrower's number to use: the first not reported invalid."""
+        for index in range(len(self.case.borrower.phones)):
+            if index not in self.invalid_phones:
+                return index
+        return None
+
+    def third_party(self) -> int | None:
+        """The emergency contact to message next: the first who has not opted out."""
+        for index in range(len(self.case.borrower.emergency_contacts)):
+            if index not in self.third_party_opt_outs:
+                return index
+        return None
 
     @property
     def stage(self) -> Stage | None:

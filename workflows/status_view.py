@@ -30,6 +30,7 @@ from schemas.events import (
     SettlementLapsed,
     StageChanged,
     StageEntered,
+    ThirdPartyOptedOut,
     VisitBooked,
     VisitReported,
 )
@@ -97,6 +98,8 @@ def case_status(state: CaseState, now: datetime) -> CaseStatus:
         paused_total=state.paused_total,
         hard_stops=list(state.hard_stops),
         ceased=list(state.ceased),
+        unreachable=state.unreachable,
+        third_party_opt_outs=list(state.third_party_opt_outs),
         rules=state.rules,
         next_action=_next_action(state, now),
         counters=dict(state.counters),
@@ -160,7 +163,8 @@ def describe(event: Event) -> str:
         skipped = f" (skipped {', '.join(event.skipped)})" if event.skipped else ""
         return f"entered {event.stage} at {event.days_past_due} dpd{skipped}"
     if isinstance(event, ContactAttempted):
-        return f"{event.channel} #{event.occurrence + 1} in {event.stage}: {event.outcome}"
+        who = f" to contact {event.third_party}" if event.third_party is not None else ""
+        return f"{event.channel} #{event.occurrence + 1}{who} in {event.stage}: {event.outcome}"
     if isinstance(event, ContactDeferred):
         detail = f" ({event.detail})" if event.detail else ""
         return (
@@ -173,6 +177,8 @@ def describe(event: Event) -> str:
         return f"{what} skipped: {event.rule}{detail}"
     if isinstance(event, ContactCeased):
         return f"contact ceased ({event.channel}) by {event.operator}: {event.reason}"
+    if isinstance(event, ThirdPartyOptedOut):
+        return f"emergency contact {event.contact} opted out ({event.operator}): {event.reason}"
     if isinstance(event, HardStopped):
         return f"hard stop ({event.kind}) by {event.operator}: {event.reason}"
     if isinstance(event, FieldVisitScheduled):

@@ -109,7 +109,7 @@ def invalid(errors: list[dict[str, str]], detail: str | None = None) -> Problem:
 
 
 # A cross-field validator names its field at the start of its message ("phones[0]: ...").
-_INNER_FIELD = re.compile(r"(?P<field>[a-z_]+(?:\[\d+\])?): ")
+_INNER_FIELD = re.compile(r"(?P<field>[a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*): ")
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
 
 

@@ -33,6 +33,7 @@ from schemas.commands import (
     RepaymentPlan,
     Resume,
     Settlement,
+    ThirdPartyOptOut,
     VisitBooking,
     VisitReport,
     WriteOff,
@@ -161,6 +162,27 @@ def register(app: typer.Typer) -> None:
             ),
             as_json,
             "contact ceased",
+        )
+
+    @app.command("third-party-opt-out")
+    def third_party_opt_out(
+        case: str = CASE,
+        contact: int = typer.Option(
+            ..., help="index of the emergency contact in the case (0 = the first)"
+        ),
+        reason: str = _reason("how they asked"),
+        operator: str = _operator(),
+        as_json: bool = JSON,
+    ) -> None:
+        """An emergency contact asks never to be contacted again: permanent."""
+        perform(
+            case,
+            "third_party_opt_out",
+            lambda: ThirdPartyOptOut.model_validate(
+                {"operator": operator, "reason": reason, "contact": contact}
+            ),
+            as_json,
+            "third party opted out",
         )
 
     @app.command("hard-stop")

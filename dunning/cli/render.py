@@ -42,6 +42,11 @@ def status_panel(status: CaseStatus) -> Panel:
         facts.add_row("hard stop", "[red]" + ", ".join(status.hard_stops) + "[/]: no contact")
     if status.ceased:
         facts.add_row("contact ceased", ", ".join(status.ceased))
+    if status.unreachable:
+        facts.add_row("borrower", "unreachable: emergency contacts may be messaged")
+    if status.third_party_opt_outs:
+        opted = ", ".join(str(i) for i in status.third_party_opt_outs)
+        facts.add_row("third parties opted out", opted)
     if status.paused is not None:
         p = status.paused
         until = f" until {_when(p.until)}" if p.until else ""

@@ -12,7 +12,14 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from dunning.settings import get_settings
-from dunning.templates import MESSAGE_VARIABLES, available, variables
+from dunning.templates import (
+    MESSAGE_VARIABLES,
+    OPT_OUT_LINES,
+    THIRD_PARTY_VARIABLES,
+    available,
+    source,
+    variables,
+)
 from schemas.policy import Policy
 
 SHIPPED = Path(__file__).parent
@@ -40,8 +47,6 @@ def load_file(path: Path) -> Policy:
             for err in exc.errors()
         )
         raise PolicyError(f"{path}: {problems}") from exc
-    if policy.compliance is None:
-        raise PolicyError(f"{path}: compliance: a policy must name a profile (cn or us)")
     _check_templates(path, policy)
     return policy
 
@@ -58,12 +63,20 @@ def _check_templates(path: Path, policy: Policy) -> None:
                     raise PolicyError(
                         f"{path}: {field}: no template {action.template!r} for language {language}"
                     )
-                unknown = variables(action.template, language) - MESSAGE_VARIABLES
+                third_party = action.channel == "third_party_sms"
+                allowed = THIRD_PARTY_VARIABLES if third_party else MESSAGE_VARIABLES
+                unknown = variables(action.template, language) - allowed
                 if unknown:
+                    why = " (a third party must not learn of the debt)" if third_party else ""
                     raise PolicyError(
                         f"{path}: {field}: template {action.template!r} ({language}) uses "
-                        f"unknown variable(s) {', '.join(sorted(unknown))}; known: "
-                        f"{', '.join(sorted(MESSAGE_VARIABLES))}"
+                        f"unknown variable(s) {', '.join(sorted(unknown))}{why}; known: "
+                        f"{', '.join(sorted(allowed))}"
+                    )
+                if OPT_OUT_LINES[language] not in source(action.template, language):
+                    raise PolicyError(
+                        f"{path}: {field}: template {action.template!r} ({language}) has no "
+                        f"opt-out line ({OPT_OUT_LINES[language]!r})"
                     )
 
 

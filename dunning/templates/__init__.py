@@ -19,6 +19,18 @@ TEMPLATE_DIR = Path(__file__).parent
 # template that uses anything else is refused when its policy is checked or loaded,
 # not when a message is due.
 MESSAGE_VARIABLES = frozenset({"name", "loan_id", "amount", "currency", "days_past_due"})
+# A message to an emergency contact must not disclose the debt (docs/domain.md rules 3
+# and 8): its template gets the borrower's name and nothing else.
+THIRD_PARTY_VARIABLES = frozenset({"borrower_name"})
+# Every SMS carries an opt-out (docs/domain.md rule 5); `policy check` looks for it.
+OPT_OUT_LINES = {"en": "Reply STOP to opt out", "zh-CN": "回复TD退订"}
+
+
+def source(name: str, language: str) -> str:
+    path = _find(name, language)
+    if path is None:
+        raise TemplateError(f"no template {name!r} for language {language!r}")
+    return path.read_text(encoding="utf-8")
 
 
 class TemplateError(LookupError):
@@ -68,8 +80,5 @@ def available(language: str) -> set[str]:
 
 def variables(name: str, language: str) -> set[str]:
     """The variables template `name` uses (every one must be supplied when rendering)."""
-    path = _find(name, language)
-    if path is None:
-        raise TemplateError(f"no template {name!r} for language {language!r}")
-    source = path.read_text(encoding="utf-8")
-    return set(meta.find_undeclared_variables(_environment().parse(source)))
+    text = source(name, language)
+    return set(meta.find_undeclared_variables(_environment().parse(text)))
