@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from schemas.money import PositiveAmount
+from schemas.policy import Policy
 from schemas.text import HumanText
 
 COMMAND = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
@@ -72,6 +73,13 @@ class ThirdPartyOptOut(OperatorAction):
     """An emergency contact asked never to be contacted again: permanent."""
 
     contact: int = Field(ge=0, le=4, description="index in the borrower's emergency_contacts")
+
+
+class MigratePolicy(OperatorAction):
+    """Move an open case to another policy version: explicit, audited, never silent.
+    The client loads the policy (`NAME@VERSION`); the case checks that it can apply."""
+
+    policy: Policy
 
 
 class PromiseToPay(OperatorAction):

@@ -219,6 +219,17 @@ class ThirdPartyOptedOut(OperatorEvent):
     contact: int
 
 
+class PolicyMigrated(OperatorEvent):
+    """An operator moved the case to another policy version; the whole policy is pinned
+    here as at opening, so the audit log alone says which rules applied when."""
+
+    type: Literal["policy_migrated"] = "policy_migrated"
+    previous: str = Field(description="NAME@VERSION the case ran under until now")
+    policy: Policy
+    stage: str
+    stage_index: int
+
+
 class HardStopped(OperatorEvent):
     """No collection contact from now on; a resume does not lift it."""
 
@@ -293,6 +304,7 @@ Event = Annotated[
     | DisputeResolved
     | ContactCeased
     | ThirdPartyOptedOut
+    | PolicyMigrated
     | HardStopped
     | VisitBooked
     | VisitReported

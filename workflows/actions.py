@@ -21,6 +21,7 @@ from schemas.commands import (
     DisputeOpen,
     DisputeResolve,
     HardStop,
+    MigratePolicy,
     OperatorAction,
     Pause,
     Payment,
@@ -44,6 +45,7 @@ from schemas.events import (
     HardStopped,
     PaymentReceived,
     PlanAgreed,
+    PolicyMigrated,
     PromiseMade,
     SettlementAgreed,
     ThirdPartyOptedOut,
@@ -255,6 +257,41 @@ def third_party_opt_out(state: CaseState, command: ThirdPartyOptOut, now: dateti
     return [ThirdPartyOptedOut(at=now, contact=command.contact, **_actor(command))]
 
 
+def migrate_policy(state: CaseState, command: MigratePolicy, now: datetime) -> list[Event]:
+    """Move the case to another policy version. The case keeps its stage (by name) and
+    its escalation clock; the stage's cadence restarts under the new policy from now,
+    and the new thresholds apply from the next decision (a stage already reached under
+    them is entered at once)."""
+    _open(state)
+    new, old = command.policy, state.policy
+    if new.ref == old.ref:
+        raise Rejected(f"policy: the case already runs under {old.ref}")
+    if new.day_length != old.day_length:
+        raise Rejected(
+            f"policy: {new.ref} counts days of {new.day_length}, the case {old.day_length}"
+        )
+    stage = state.stage
+    index = max(state.stage_index, 0)
+    if stage is not None:
+        names = [s.name for s in new.stages]
+        if stage.name not in names:
+            raise Rejected(
+                f"policy: {new.ref} has no stage {stage.name!r} (it has {', '.join(names)}); "
+                "move the case to a stage both have first"
+            )
+        index = names.index(stage.name)
+    return [
+        PolicyMigrated(
+            at=now,
+            previous=old.ref,
+            policy=new,
+            stage=new.stages[index].name if stage is not None else "",
+            stage_index=state.stage_index if stage is None else index,
+            **_actor(command),
+        )
+    ]
+
+
 def book_visit(state: CaseState, command: VisitBooking, now: datetime) -> list[Event]:
     _open(state)
     _no_dispute(state)
@@ -344,6 +381,7 @@ RULES: dict[str, tuple[type[BaseModel], Rule]] = {
     "resume_case": (Resume, resume),
     "cease_contact": (CeaseContact, cease_contact),
     "hard_stop": (HardStop, hard_stop),
+    "migrate_policy": (MigratePolicy, migrate_policy),
     "third_party_opt_out": (ThirdPartyOptOut, third_party_opt_out),
     "promise_to_pay": (PromiseToPay, promise),
     "agree_plan": (RepaymentPlan, plan),

@@ -26,6 +26,7 @@ from schemas.events import (
     PaymentReceived,
     PlanAgreed,
     PlanBroken,
+    PolicyMigrated,
     PromiseEnded,
     PromiseKept,
     PromiseMade,
@@ -195,6 +196,10 @@ def _apply_agreement(state: CaseState, event: Event) -> None:
         state.hard_stops.append(event.kind)
     elif isinstance(event, ThirdPartyOptedOut):
         state.third_party_opt_outs.append(event.contact)
+    elif isinstance(event, PolicyMigrated):
+        state.policy = event.policy
+        state.stage_index = event.stage_index
+        _restart_stage(state, event.at)
     elif isinstance(event, VisitBooked):
         state.visit = VisitInfo(at=event.visit_at, collectors=event.collectors)
     elif isinstance(event, VisitReported):

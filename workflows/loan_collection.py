@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         DisputeOpen,
         DisputeResolve,
         HardStop,
+        MigratePolicy,
         OperatorAction,
         Pause,
         Payment,
@@ -199,6 +200,14 @@ class LoanCollection:
     @third_party_opt_out.validator
     def _check_third_party_opt_out(self, command: ThirdPartyOptOut) -> None:
         self._check(actions.third_party_opt_out, command)
+
+    @workflow.update
+    async def migrate_policy(self, command: MigratePolicy) -> CaseStatus:
+        return await self._act(actions.migrate_policy, command)
+
+    @migrate_policy.validator
+    def _check_migrate_policy(self, command: MigratePolicy) -> None:
+        self._check(actions.migrate_policy, command)
 
     @workflow.update
     async def promise_to_pay(self, command: PromiseToPay) -> CaseStatus:

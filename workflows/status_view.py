@@ -29,6 +29,7 @@ from schemas.events import (
     SettlementAgreed,
     SettlementLapsed,
     StageChanged,
+    PolicyMigrated,
     StageEntered,
     ThirdPartyOptedOut,
     VisitBooked,
@@ -177,6 +178,8 @@ def describe(event: Event) -> str:
         return f"{what} skipped: {event.rule}{detail}"
     if isinstance(event, ContactCeased):
         return f"contact ceased ({event.channel}) by {event.operator}: {event.reason}"
+    if isinstance(event, PolicyMigrated):
+        return f"policy {event.previous} -> {event.policy.ref} by {event.operator}: {event.reason}"
     if isinstance(event, ThirdPartyOptedOut):
         return f"emergency contact {event.contact} opted out ({event.operator}): {event.reason}"
     if isinstance(event, HardStopped):

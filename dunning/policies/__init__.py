@@ -81,13 +81,29 @@ def _check_templates(path: Path, policy: Policy) -> None:
 
 
 def load(ref: str) -> Policy:
-    """Load policy `NAME` or `NAME@VERSION`."""
+    """Load policy `NAME` (its current version, `NAME.toml`) or `NAME@VERSION`: the
+    current file if it has that version, else an earlier one kept as
+    `NAME@VERSION.toml` beside it. Cases pin the policy they open with, so publishing a
+    new version changes no open case; `dunning policy migrate` moves one explicitly."""
     name, _, version = ref.partition("@")
+    if version and not version.isdigit():
+        raise PolicyError(f"{ref!r}: the version must be a number, as in {name}@2")
+    current: Policy | None = None
     for folder in search_path():
+        if version and (folder / f"{name}@{version}.toml").is_file():
+            policy = load_file(folder / f"{name}@{version}.toml")
+            if policy.name != name or policy.version != int(version):
+                raise PolicyError(
+                    f"{folder / f'{name}@{version}.toml'}: holds {policy.ref}, not {ref}"
+                )
+            return policy
         path = folder / f"{name}.toml"
         if path.is_file():
-            policy = load_file(path)
-            if version and int(version) != policy.version:
-                raise PolicyError(f"policy {name!r} is at version {policy.version}, not {version}")
-            return policy
+            current = load_file(path)
+            if not version or int(version) == current.version:
+                return current
+    if current is not None:
+        raise PolicyError(
+            f"policy {name!r} is at version {current.version}; no {name}@{version}.toml kept"
+        )
     raise PolicyError(f"no policy named {name!r}")
