@@ -111,6 +111,32 @@ class AgreementTerms(BaseModel):
     )
 
 
+class Aging(BaseModel):
+    """How pauses move the days past due that drive escalation, and how collection
+    starts again after one."""
+
+    model_config = FROZEN
+
+    exclude_paused_days: bool = Field(
+        default=True,
+        description="paused days do not count towards escalation (disputes and agreements "
+        "always stop the clock)",
+    )
+    max_stages_per_resume: int = Field(
+        default=1,
+        ge=0,
+        le=10,
+        description="a resume moves the case at most this many stages up, whatever the "
+        "days past due reached meanwhile (only matters when paused days count)",
+    )
+    resume_grace_days: int = Field(
+        default=0,
+        ge=0,
+        le=30,
+        description="after a resume, the stage's contact cadence starts again this many days later",
+    )
+
+
 class Policy(BaseModel):
     """A named, versioned escalation policy."""
 
@@ -129,6 +155,7 @@ class Policy(BaseModel):
     )
     stages: tuple[Stage, ...] = Field(min_length=1)
     agreements: AgreementTerms = AgreementTerms()
+    aging: Aging = Aging()
     compliance: Literal["cn", "us"] | None = Field(
         default="cn",
         description="the compliance profile (schemas/compliance.py): window, caps, quiet days. "

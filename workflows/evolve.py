@@ -70,21 +70,46 @@ def evolve(state: CaseState | None, event: Event) -> CaseState:
     new = state.model_copy(deep=True)
     new.seq += 1
     new.recent = [*new.recent, (new.seq, event)][-RECENT_EVENTS:]
-    was_frozen = new.is_frozen
+    was_frozen = new.clock_frozen
     _apply(new, event)
     _move_clock(new, was_frozen, event)
+    if isinstance(event, CollectionResumed):
+        _after_resume(new, event.at)
     return new
 
 
 def _move_clock(state: CaseState, was_frozen: bool, event: Event) -> None:
-    """The escalation clock stands still while anything holds collection."""
-    if was_frozen and not state.is_frozen:
+    """The escalation clock stands still while a hold stops it (`clock_frozen`)."""
+    if was_frozen and not state.clock_frozen:
         if state.frozen_since is None:
             raise EvolveError("clock frozen without a start")
         state.paused_total += event.at - state.frozen_since
         state.frozen_since = None
-    elif not was_frozen and state.is_frozen:
+    elif not was_frozen and state.clock_frozen:
         state.frozen_since = event.at
+
+
+def _after_resume(state: CaseState, at: datetime) -> None:
+    """The policy's aging rules on resume: at most `max_stages_per_resume` stages up
+    (the clock is set back to the start of the furthest allowed stage), then the
+    stage's cadence starts again after `resume_grace_days`."""
+    if state.is_frozen:
+        return  # another hold (a dispute, an agreement) still stands
+    aging = state.policy.aging
+    active = state.active_elapsed(at)
+    allowed = state.stage_index + aging.max_stages_per_resume
+    # The clock only ran on during the pause if paused days count; a case that has not
+    # entered its first stage yet is opening, not jumping.
+    counted = not aging.exclude_paused_days and state.stage_index >= 0
+    if counted and allowed + 1 < len(state.policy.stages):
+        limit = state.stage_start_offset(allowed + 1)
+        if active >= limit:
+            state.clock_shift -= active - state.stage_start_offset(allowed)
+            active = state.active_elapsed(at)
+    if aging.resume_grace_days:
+        state.stage_offset = active + aging.resume_grace_days * state.policy.day_length
+        state.done = {}
+        state.deferred = {}
 
 
 def _restart_stage(state: CaseState, at: datetime) -> None:

@@ -184,8 +184,8 @@ class CaseState(BaseModel):
     @model_validator(mode="after")
     def _carried_pause(self) -> CaseState:
         # A state carried over by an older version knew pauses only.
-        if self.paused is not None and self.frozen_since is None:
-            self.frozen_since = self.paused.since
+        if self.clock_frozen and self.frozen_since is None:
+            self.frozen_since = self.paused.since if self.paused is not None else None
         return self
 
     @property
@@ -199,8 +199,15 @@ class CaseState(BaseModel):
 
     @property
     def is_frozen(self) -> bool:
-        """Collection stands still: no contact, no escalation."""
+        """Collection stands still: no contact (and no escalation, see `clock_frozen`)."""
         return self.paused is not None or self.dispute is not None or self.agreement is not None
+
+    @property
+    def clock_frozen(self) -> bool:
+        """The escalation clock stands still: a dispute, an agreement, or a pause when
+        the policy excludes paused days (the default)."""
+        paused = self.paused is not None and self.policy.aging.exclude_paused_days
+        return paused or self.dispute is not None or self.agreement is not None
 
     @property
     def unreachable(self) -> bool:
