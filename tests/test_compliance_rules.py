@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from schemas.commands import CeaseContact, HardStop, Pause, Resume
+from schemas.commands import CeaseContact, HardStop, Pause, Resume, VisitBooking
 from schemas.events import EVENT_ADAPTER, CaseOpened, ContactAttempted, ContactSkipped
 from tests import simulate
 from tests.factories import case_input, policy
@@ -80,3 +81,29 @@ def test_every_contact_after_a_hard_stop_is_skipped_with_the_rule_named() -> Non
     skipped = [e for e in after if isinstance(e, ContactSkipped)]
     assert skipped and {e.rule for e in skipped} == {"hard_stop"}
     assert state.closed_reason == "transferred_to_legal"  # escalation goes on
+
+
+VISITS = [
+    (
+        datetime(2026, 11, 20, 23, 0),
+        "23:00 borrower time is outside the contact window 08:00-22:00",
+    ),
+    (datetime(2027, 1, 1, 10, 0), "2027-01-01 is a quiet day (New Year's Day); no visit"),
+]
+
+
+@pytest.mark.parametrize(("local", "problem"), VISITS)
+def test_a_field_visit_is_booked_only_inside_the_window_and_not_on_a_quiet_day(
+    local: datetime, problem: str
+) -> None:
+    state = evolve(None, CaseOpened(at=OPENED, case=case_input(), policy=policy(), rules=2))
+    collectors = ("c-1", "c-2")
+    with pytest.raises(actions.Rejected, match=re.escape(problem)):
+        actions.book_visit(
+            state,
+            VisitBooking(at=local.replace(tzinfo=SHANGHAI), collectors=collectors, **OP),
+            OPENED,
+        )
+    fine = datetime(2026, 11, 20, 10, 0, tzinfo=SHANGHAI)
+    [booked] = actions.book_visit(state, VisitBooking(at=fine, collectors=collectors, **OP), OPENED)
+    assert booked.type == "visit_booked"

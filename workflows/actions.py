@@ -52,6 +52,7 @@ from schemas.events import (
     VisitBooked,
     VisitReported,
 )
+from workflows import compliance
 from workflows.calendar import end_of_day, local_date
 from workflows.decide import stage_change
 from workflows.evolve import allocate
@@ -303,6 +304,8 @@ def book_visit(state: CaseState, command: VisitBooking, now: datetime) -> list[E
         raise Rejected(f"the borrower asked to cease contact ({', '.join(state.ceased)})")
     if command.at <= now:
         raise Rejected("at: the appointment must be in the future")
+    if state.rules >= 2:
+        _visit_allowed(state, command.at)
     window = state.policy.contact_window
     if window is not None:
         local = command.at.astimezone(ZoneInfo(state.case.borrower.timezone)).time()
@@ -316,6 +319,17 @@ def book_visit(state: CaseState, command: VisitBooking, now: datetime) -> list[E
     return [
         VisitBooked(at=now, visit_at=command.at, collectors=command.collectors, **_actor(command))
     ]
+
+
+def _visit_allowed(state: CaseState, at: datetime) -> None:
+    """A visit only inside the compliance window and not on a quiet day (rule 7)."""
+    opening, rule, detail = compliance.next_allowed(state, at)
+    if opening <= at:
+        return
+    local = at.astimezone(ZoneInfo(state.case.borrower.timezone))
+    if rule == "quiet_day":
+        raise Rejected(f"at: {local:%Y-%m-%d} is a quiet day ({detail}); no visit")
+    raise Rejected(f"at: {local:%H:%M} borrower time is outside the contact window {detail}")
 
 
 def report_visit(state: CaseState, command: VisitReport, now: datetime) -> list[Event]:
