@@ -178,7 +178,9 @@ async def test_actions_record_the_token_as_actor_and_refusals_are_409_with_the_r
 ) -> None:
     loan = loan_id("act")
     operator, service = who[Role.operator], who[Role.service]
-    assert (await api.post("/cases", json=case_payload(loan), headers=service.headers)).is_success
+    contact = {"name": "Li Na", "phone": "+86 137 0013 7000", "relation": "sibling"}
+    payload = case_payload(loan, borrower={"emergency_contacts": [contact]})
+    assert (await api.post("/cases", json=payload, headers=service.headers)).is_success
 
     refused = await api.post(
         f"/cases/{loan}/resume", json={"reason": "back to work"}, headers=operator.headers
@@ -200,6 +202,23 @@ async def test_actions_record_the_token_as_actor_and_refusals_are_409_with_the_r
     assert paid.status_code == 200, paid.text
     assert paid.json()["balance"]["paid"] == "70.00"
 
+    opted = await api.post(
+        f"/cases/{loan}/third-party-opt-out",
+        json={"contact": 0, "reason": "asked on the phone"},
+        headers=operator.headers,
+    )
+    assert opted.status_code == 200 and opted.json()["third_party_opt_outs"] == [0], opted.text
+    ceased = await api.post(
+        f"/cases/{loan}/cease", json={"channel": "call", "reason": "r"}, headers=operator.headers
+    )
+    assert ceased.json()["ceased"] == ["call"], ceased.text
+    to_v2 = await api.post(
+        f"/cases/{loan}/policy",
+        json={"to": "default@2", "reason": "r"},
+        headers=who[Role.supervisor].headers,
+    )
+    assert assert_problem(to_v2, 422, "invalid")["detail"].startswith("to: policy 'default'")
+
     # The audit log records who acted; the history masks the borrower.
     auditor = who[Role.auditor].headers
 
@@ -208,6 +227,7 @@ async def test_actions_record_the_token_as_actor_and_refusals_are_409_with_the_r
         assert answer.status_code == 200, answer.text
         assert "Wang Xiaoming" not in answer.text and "0013 8000" not in answer.text
         assert "Century Avenue" not in answer.text
+        assert "Li Na" not in answer.text and "0013 7000" not in answer.text
         events: list[dict[str, Any]] = answer.json()["events"]
         types = {e["event_type"] for e in events}
         return events if {"collection_paused", "payment_received"} <= types else None
@@ -220,6 +240,9 @@ async def test_actions_record_the_token_as_actor_and_refusals_are_409_with_the_r
     assert borrower["name"] == "W***"
     assert all(p.startswith("***") for p in borrower["phones"])
     assert borrower["address"] == "***"
+    assert borrower["emergency_contacts"] == [
+        {"name": "L***", "phone": "***00", "relation": "sibling"}
+    ]
 
 
 async def test_settlement_past_the_threshold_needs_a_supervisor(

@@ -70,6 +70,10 @@ ENDPOINTS = {
     "deescalate": action("deescalate", {OP, SUP}),
     "close": action("close", {OP, SUP}),
     "write-off": action("write-off", {SUP}),
+    "cease": action("cease", {OP, SUP}, channel="sms"),
+    "hard-stop": action("hard-stop", {OP, SUP}, kind="deceased"),
+    "third-party-opt-out": action("third-party-opt-out", {OP, SUP}, contact=0),
+    "policy": action("policy", {SUP}, to="default@1"),
 }
 CALLERS = [SVC, OP, SUP, AUD, "no token", "unknown token", "revoked token"]
 

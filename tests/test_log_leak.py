@@ -47,6 +47,13 @@ BORROWERS = [
     ("Bartholomew Zanzibarr", "(415) 555-0132", "US", "901 Wisteria Hollow, Mill Valley"),
 ]
 OP = {"operator": "op-7", "reason": "log test"}
+# Each borrower's emergency contact (name, phone in national form of the borrower's
+# country): messaged once the borrower is unreachable, so their data flows too.
+CONTACTS = [
+    ("Ermintrude Quackenbush", "137 2468 9753"),
+    ("欧阳娜娜", "135-8642-9731"),
+    ("Cornelius Fitzwilliam", "(415) 555-0177"),
+]
 
 
 def _forms(phone: str, country: str) -> set[str]:
@@ -61,9 +68,9 @@ def _forms(phone: str, country: str) -> set[str]:
 
 def _secrets() -> list[str]:
     found: list[str] = []
-    for name, phone, country, address in BORROWERS:
-        found += [name, address, *_forms(phone, country)]
-        found += [part for part in name.split() if len(part) > 3]
+    for (name, phone, country, address), (contact, number) in zip(BORROWERS, CONTACTS, strict=True):
+        found += [name, address, *_forms(phone, country), contact, *_forms(number, country)]
+        found += [part for part in f"{name} {contact}".split() if len(part) > 3]
     return found
 
 
@@ -135,7 +142,14 @@ async def test_a_full_scenario_logs_no_personal_data(
     tag = uuid.uuid4().hex[:8]
     handles = []
     for n, (name, phone, country, address) in enumerate(BORROWERS):
-        borrower = {"name": name, "phones": [phone], "country": country, "address": address}
+        contact, number = CONTACTS[n]
+        borrower = {
+            "name": name,
+            "phones": [phone],
+            "country": country,
+            "address": address,
+            "emergency_contacts": [{"name": contact, "phone": number}],
+        }
         case = case_input(f"L-log-{tag}-{n}", borrower=borrower)
         params = starter.workflow_input(case).model_copy(update={"policy": policy})
         handles.append(
@@ -156,6 +170,15 @@ async def test_a_full_scenario_logs_no_personal_data(
                 return
             await asyncio.sleep(0.2)
         raise AssertionError(f"{handle.id}: no contact")
+
+    async def third_party_messaged(handle: Any) -> None:
+        for _ in range(150):  # the borrower never answers: unreachable after 3 calls
+            status: CaseStatus = await handle.query(LoanCollection.status)
+            if status.counters.get("third_party_sms", 0) > 0:
+                return
+            await asyncio.sleep(0.2)
+        lines = [e.summary for e in status.last_events]
+        raise AssertionError(f"{handle.id}: no third-party message: {status.counters} {lines}")
 
     await asyncio.gather(*(contacted(h) for h in handles))
     await update(first, "record_payment", Payment(amount=Decimal("100.00"), reference="P-1"))
@@ -207,6 +230,7 @@ async def test_a_full_scenario_logs_no_personal_data(
     assert "invalid" in opened and "opened" in opened, opened
     assert "borrower.timezone" in opened, opened
 
+    await third_party_messaged(third)
     for case_id in (second.id, third.id, f"case-L-logcli-{tag}-0", f"case-L-logcli-{tag}-2"):
         with contextlib.suppress(RPCError):  # already closed (a fast policy reaches legal)
             await dev_client.get_workflow_handle(case_id).terminate("log test done")

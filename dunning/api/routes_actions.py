@@ -24,12 +24,18 @@ from dunning.api.problems import Problem, from_validation_error
 from dunning.api.routes_cases import problems
 from dunning.api.services import services
 from dunning.api.tokens import Principal, Role
+from dunning.policies import PolicyError, load
 from schemas.commands import (
     COMMAND,
     MAX_INSTALMENTS,
+    CeaseChannel,
+    CeaseContact,
     DisputeOpen,
     DisputeResolve,
+    HardStop,
+    HardStopKind,
     Instalment,
+    MigratePolicy,
     OperatorAction,
     Pause,
     Payment,
@@ -38,6 +44,7 @@ from schemas.commands import (
     RepaymentPlan,
     Resume,
     Settlement,
+    ThirdPartyOptOut,
     VisitBooking,
     VisitReport,
     WriteOff,
@@ -110,6 +117,26 @@ class VisitReportBody(Reasoned):
 
 class WriteOffBody(Approved):
     pass
+
+
+class CeaseBody(Reasoned):
+    channel: CeaseChannel = "all"
+
+
+class HardStopBody(Reasoned):
+    kind: HardStopKind
+
+
+class ThirdPartyOptOutBody(Reasoned):
+    contact: int = Field(ge=0, le=4, description="index in the borrower's emergency_contacts")
+
+
+class MigrateBody(Reasoned):
+    to: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]*@[0-9]+$",
+        max_length=80,
+        description="NAME@VERSION, loaded from the server's policy folders",
+    )
 
 
 # --- running an action ----------------------------------------------------------------------
@@ -330,3 +357,51 @@ async def write_off(
 ) -> CaseStatus:
     fields = _approval(principal, body)
     return await _run(request, case_id, "write_off", lambda: WriteOff.model_validate(fields))
+
+
+@_action("cease", "The borrower asks to stop contact on a channel, or on all: permanent")
+async def cease_contact(
+    case_id: str, body: CeaseBody, request: Request, principal: Principal = ACT
+) -> CaseStatus:
+    return await _run(
+        request,
+        case_id,
+        "cease_contact",
+        lambda: CeaseContact.model_validate(_who(principal, body)),
+    )
+
+
+@_action("hard-stop", "Bankruptcy, death or legal representation: no contact any more")
+async def hard_stop(
+    case_id: str, body: HardStopBody, request: Request, principal: Principal = ACT
+) -> CaseStatus:
+    return await _run(
+        request, case_id, "hard_stop", lambda: HardStop.model_validate(_who(principal, body))
+    )
+
+
+@_action("third-party-opt-out", "An emergency contact asks never to be contacted again")
+async def third_party_opt_out(
+    case_id: str, body: ThirdPartyOptOutBody, request: Request, principal: Principal = ACT
+) -> CaseStatus:
+    return await _run(
+        request,
+        case_id,
+        "third_party_opt_out",
+        lambda: ThirdPartyOptOut.model_validate(_who(principal, body)),
+    )
+
+
+@_action("policy", "Move the case to another policy version (supervisors)")
+async def migrate_policy(
+    case_id: str,
+    body: MigrateBody,
+    request: Request,
+    principal: Principal = Depends(auth.allow(auth.APPROVALS)),
+) -> CaseStatus:
+    try:
+        policy = load(body.to)
+    except PolicyError as exc:
+        raise Problem(422, "invalid", f"to: {exc}") from None
+    fields = {"operator": principal.name, "reason": body.reason, "policy": policy}
+    return await _run(request, case_id, "migrate_policy", lambda: MigratePolicy(**fields))

@@ -55,7 +55,8 @@ def mask_phone(phone: str) -> str:
 
 
 def mask_payload(payload: dict[str, Any]) -> dict[str, Any]:
-    """A copy with the borrower's name, phones and address masked (other fields as is)."""
+    """A copy with the borrower's and the emergency contacts' names, phones and the
+    address masked (other fields as is)."""
     masked = copy.deepcopy(payload)
     borrower = masked.get("case", {}).get("borrower")
     if isinstance(borrower, dict):
@@ -65,6 +66,10 @@ def mask_payload(payload: dict[str, Any]) -> dict[str, Any]:
             borrower["phones"] = [mask_phone(str(p)) for p in borrower["phones"]]
         if borrower.get("address") is not None:
             borrower["address"] = MASK
+        for contact in borrower.get("emergency_contacts") or []:
+            if isinstance(contact, dict):
+                contact["name"] = mask_name(str(contact.get("name", "")))
+                contact["phone"] = mask_phone(str(contact.get("phone", "")))
     return masked
 
 
