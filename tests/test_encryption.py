@@ -232,6 +232,7 @@ BORROWERS = [
     ("Ottilie Vranckenpeeters", "+1 415 555 0132", "US"),
 ]
 ADDRESS = "77 Marigold Esplanade, Sunnyvale"
+CONTACT = ("Hieronymus Blaauwbroek", "+86 137 2468 9753")  # everyone's emergency contact
 
 
 def _needles(name: str, phone: str) -> list[bytes]:
@@ -262,7 +263,13 @@ async def test_the_servers_database_holds_no_name_or_phone(
     tag = uuid.uuid4().hex[:8]
     handles = []
     for n, (name, phone, country) in enumerate(BORROWERS):
-        borrower = {"name": name, "phones": [phone], "country": country, "address": ADDRESS}
+        borrower = {
+            "name": name,
+            "phones": [phone],
+            "country": country,
+            "address": ADDRESS,
+            "emergency_contacts": [{"name": CONTACT[0], "phone": CONTACT[1]}],
+        }
         case = case_input(f"L-enc-{tag}-{n}", borrower=borrower)
         params = starter.workflow_input(case).model_copy(update={"policy": policy})
         handles.append(
@@ -310,7 +317,7 @@ async def test_the_servers_database_holds_no_name_or_phone(
         else:
             raise AssertionError("the control input never reached the server's files")
         assert b"+8615012345678" in stored
-        for name, phone, _ in BORROWERS:
+        for name, phone, _ in [*BORROWERS, (*CONTACT, "CN")]:
             for needle in _needles(name, phone):
                 assert needle not in stored, f"{needle!r} is in the server's database"
         assert ADDRESS.encode() not in stored
