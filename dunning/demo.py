@@ -36,6 +36,16 @@ def portfolio(tag: str, count: int = 20, policy: str = "demo") -> list[CaseInput
                         "phones": [f"+86 138 00{i:02d} {1000 + i}"],
                         "timezone": ZONES[i % len(ZONES)],
                         "language": "zh-CN" if i % 3 else "en",
+                        # Every other borrower named an emergency contact: messaged
+                        # (without the debt) once the borrower proves unreachable.
+                        "emergency_contacts": [
+                            {
+                                "name": NAMES[(i + 3) % len(NAMES)],
+                                "phone": f"+86 137 00{i:02d} {2000 + i}",
+                            }
+                        ]
+                        if i % 2 == 0
+                        else [],
                     },
                     "loan": {
                         "id": f"DEMO-{tag}-{i:02d}",
