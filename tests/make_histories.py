@@ -1,9 +1,12 @@
 """Record the committed workflow histories in `tests/histories/` that CI replays.
 
-`.venv/bin/python -m tests.make_histories` brings up a private embedded stack in a
-temporary folder, runs a worker in this process, drives a few representative cases
-on an accelerated policy to their end, writes every run's history as
-`tests/histories/<name>-run<N>.json` and stops the stack.
+`.venv/bin/python -m tests.make_histories [DIR] [--generation 2]` brings up a private
+embedded stack in a temporary folder, runs a worker in this process, drives a few
+representative cases on an accelerated policy to their end, writes every run's
+history as `<DIR>/<name>-run<N>.json` and stops the stack. Generation 1
+(`tests/histories/`) was recorded before any patch; generation 2
+(`tests/histories/rules2/`) with the compliance guard on: third parties, a policy
+migration, a cease.
 
 Re-record only on purpose: the files are the *old* code's histories, and
 `tests/test_replay.py` proves the current code still replays them. A change that
@@ -30,12 +33,13 @@ from dunning.audit.replay import fetch_histories
 from dunning.localstack import stack
 from dunning.settings import Settings
 from dunning.temporal_client import connect
-from schemas.commands import Pause, Payment, Resume
+from schemas.commands import CeaseContact, MigratePolicy, Pause, Payment, Resume
 from tests.factories import TOTAL, case_input, fast_policy
 from worker import running_worker
 from workflows.loan_collection import LoanCollection
 
 HERE = Path(__file__).resolve().parent / "histories"
+RULES2 = HERE / "rules2"
 DAY = timedelta(milliseconds=500)
 
 Handle = WorkflowHandle[LoanCollection, object]
@@ -92,6 +96,25 @@ async def _paused_and_resumed(handle: Handle) -> None:
     await handle.signal(LoanCollection.resume, Resume(reason="review done", operator="op-9"))
 
 
+async def _migrated(handle: Handle) -> None:
+    await _days(2)
+    policy = fast_policy(DAY).model_copy(update={"version": 2})
+    await handle.execute_update(
+        LoanCollection.migrate_policy,
+        MigratePolicy(policy=policy, operator="op-7", reason="strategy 2"),
+    )
+
+
+async def _ceased(handle: Handle) -> None:
+    await _days(2)
+    await handle.execute_update(
+        LoanCollection.cease_contact,
+        CeaseContact(channel="call", operator="op-7", reason="borrower asked"),
+    )
+
+
+CONTACT = {"name": "Li Na", "phone": "+86 137 0013 7000", "relation": "sibling"}
+
 # name -> (days past due at opening, continue-as-new cap, what happens to the case)
 SCENARIOS: dict[str, tuple[int, int | None, Script]] = {
     "legal": (1, None, _nothing),
@@ -101,15 +124,30 @@ SCENARIOS: dict[str, tuple[int, int | None, Script]] = {
     "opened-late": (9, None, _nothing),  # skips stages on opening
     "continued-as-new": (1, 10, _nothing),
 }
+# Generation 2: every case names an emergency contact (the sandbox dialer never gets an
+# answer, so third parties are messaged once the borrower is unreachable).
+SCENARIOS_2: dict[str, tuple[int, int | None, Script]] = {
+    "third-party": (1, None, _nothing),
+    "migrated": (1, None, _migrated),
+    "ceased": (1, None, _ceased),
+    "paused-resumed": (1, None, _paused_and_resumed),
+    "continued-as-new": (1, 10, _nothing),
+}
 
 
-async def record(settings: Settings, out: Path) -> dict[str, int]:
+async def record(settings: Settings, out: Path, generation: int = 1) -> dict[str, int]:
     client: Client = await connect(settings)
     policy = fast_policy(DAY)
+    scenarios = SCENARIOS if generation == 1 else SCENARIOS_2
+    contacts = [CONTACT] if generation == 2 else []
     async with running_worker(settings, client):
         handles: dict[str, Handle] = {}
-        for name, (dpd, cap, _) in SCENARIOS.items():
-            case = case_input(f"L-hist-{name}", loan={"days_past_due": dpd})
+        for name, (dpd, cap, _) in scenarios.items():
+            case = case_input(
+                f"L-hist-{name}",
+                loan={"days_past_due": dpd},
+                borrower={"emergency_contacts": contacts},
+            )
             assert case.case_id == case_id(name)
             params = starter.workflow_input(case).model_copy(
                 update={"policy": policy, "max_events_per_run": cap}
@@ -117,9 +155,15 @@ async def record(settings: Settings, out: Path) -> dict[str, int]:
             handles[name] = await client.start_workflow(
                 LoanCollection.run, params, id=case.case_id, task_queue=settings.task_queue
             )
-        await asyncio.gather(*(SCENARIOS[n][2](h) for n, h in handles.items()))
-        await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles.values())), 120)
-    histories = {name: await fetch_histories(client, case_id(name)) for name in SCENARIOS}
+        await asyncio.gather(*(scenarios[n][2](h) for n, h in handles.items()))
+        try:
+            await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles.values())), 120)
+        except TimeoutError:
+            for name, handle in handles.items():
+                status = await handle.query(LoanCollection.status)
+                print(name, status.state, status.next_action, [e.summary for e in status.last_events])
+            raise
+    histories = {name: await fetch_histories(client, case_id(name)) for name in scenarios}
     write(histories, out)
     return {name: len(runs) for name, runs in histories.items()}
 
@@ -136,7 +180,13 @@ def write(histories: dict[str, list[WorkflowHistory]], out: Path) -> None:
 
 
 def main() -> None:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE
+    args = sys.argv[1:]
+    generation = 1
+    if "--generation" in args:
+        at = args.index("--generation")
+        generation = int(args[at + 1])
+        del args[at : at + 2]
+    out = Path(args[0]) if args else (HERE if generation == 1 else RULES2)
     with tempfile.TemporaryDirectory(prefix="dunning-histories-") as tmp:
         settings = stack.private_settings(Path(tmp)).model_copy(
             # Unencrypted: the files are replayed anywhere, with no key (decoding passes
@@ -145,7 +195,7 @@ def main() -> None:
         )
         stack.up(settings)
         try:
-            runs = asyncio.run(record(settings, out))
+            runs = asyncio.run(record(settings, out, generation))
         finally:
             stack.down(settings)
     size = sum(p.stat().st_size for p in out.glob("*.json"))

@@ -107,7 +107,7 @@ CASES: list[tuple[str, list[str], Any, str, str]] = [
     ("borrower missing", ["borrower"], None, "borrower", "Field required"),
     ("policy a path", ["policy"], "../default", "policy", "pattern"),
     ("policy unknown", ["policy"], "nope", "policy", "no policy named 'nope'"),
-    ("policy version unknown", ["policy"], "default@9", "policy", "version 1, not 9"),
+    ("policy version unknown", ["policy"], "default@9", "policy", "no default@9.toml kept"),
 ]
 
 

@@ -1,14 +1,16 @@
 """Determinism: recorded histories replay with the current workflow code.
 
 The histories in tests/histories/ were recorded (`python -m tests.make_histories`)
-with the workflow as it was before its last command-changing edit; replaying them
-here is the CI guard that a change to workflows/ which would break running cases
+with the workflow as it was before its last command-changing edit, those in
+tests/histories/rules2/ with the compliance guard on (`--generation 2`); replaying
+them here is the CI guard that a change to workflows/ which would break running cases
 fails the build. `tests/replay_variants.py` shows the guard failing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import random
 import time
@@ -16,6 +18,7 @@ import uuid
 from collections import Counter
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -50,10 +53,11 @@ from schemas.commands import (
 from schemas.status import CaseStatus
 from tests import replay_variants
 from tests.factories import TOTAL, case_input, fast_policy
-from tests.make_histories import case_id, history_files
-from workflows.loan_collection import PUBLISH_AFTER_AUDIT, LoanCollection
+from tests.make_histories import RULES2, case_id, history_files
+from workflows.loan_collection import COMPLIANCE_GUARD, PUBLISH_AFTER_AUDIT, LoanCollection
 
 COMMITTED = history_files()
+COMMITTED_2 = history_files(RULES2)
 
 
 def _committed(name: str) -> list[WorkflowHistory]:
@@ -110,6 +114,36 @@ async def test_committed_history_replays_with_the_current_code(name: str) -> Non
 
     assert report.deterministic, report.detail
     assert report.runs == len(COMMITTED[name])
+
+
+@pytest.mark.parametrize("name", sorted(COMMITTED_2))
+async def test_second_generation_history_replays_with_the_current_code(name: str) -> None:
+    """Recorded with the compliance guard on: third parties, a migration, a cease."""
+    runs = [WorkflowHistory.from_json(case_id(name), p.read_text()) for p in COMMITTED_2[name]]
+    guard = COMPLIANCE_GUARD.encode()
+    assert any(guard in e.SerializeToString() for e in runs[0].events), "recorded with the guard"
+    [report] = await replay_histories(runs)
+
+    assert report.deterministic, report.detail
+    assert report.runs == len(COMMITTED_2[name])
+
+
+def _final_status(name: str) -> dict[str, Any]:
+    """The case status a second-generation case ended with (its workflow result)."""
+    last = json.loads(COMMITTED_2[name][-1].read_text())["events"][-1]
+    data = last["workflowExecutionCompletedEventAttributes"]["result"]["payloads"][0]["data"]
+    status: dict[str, Any] = json.loads(base64.b64decode(data))
+    return status
+
+
+def test_second_generation_covers_the_guarded_paths() -> None:
+    assert set(COMMITTED_2) >= {"third-party", "migrated", "ceased", "continued-as-new"}
+    assert len(COMMITTED_2["continued-as-new"]) >= 2, "a continue-as-new chain"
+    assert _final_status("third-party")["counters"].get("third_party_sms", 0) >= 1
+    assert _final_status("migrated")["policy"] == "demo@2"
+    assert "call" in _final_status("ceased")["ceased"]
+    total = sum(p.stat().st_size for runs in COMMITTED_2.values() for p in runs)
+    assert total < 1_000_000, f"keep tests/histories small: {total} bytes"
 
 
 @pytest.mark.parametrize(
