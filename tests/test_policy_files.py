@@ -119,5 +119,6 @@ def test_policy_check_accepts_the_shipped_policies_and_show_lists_the_cadence() 
     assert shown.returncode == 0, shown.stderr
     assert "every 3 days from day 0" in shown.stdout
     assert "08:00-22:00 borrower time" in shown.stdout
+    assert "compliance cn" in shown.stdout and "paused days excluded" in shown.stdout
     missing = subprocess.run([DUNNING, "policy", "show", "nope"], capture_output=True, text=True)
     assert missing.returncode == 1 and "no policy named 'nope'" in missing.stderr

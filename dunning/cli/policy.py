@@ -100,10 +100,14 @@ def _table(policy: Policy) -> Table:
                 action.template or "-",
                 cadence(action),
             )
-    terms = policy.agreements
+    terms, aging = policy.agreements, policy.aging
+    paused = "paused days excluded" if aging.exclude_paused_days else "paused days count"
     table.caption = (
+        f"compliance {policy.compliance or 'none (rules 1)'}, quiet days {policy.quiet_days}; "
         f"promise grace {terms.promise_grace_days}d, plan grace {terms.plan_grace_days}d, "
         f"settlement floor {terms.settlement_floor:%}, supervisor past "
-        f"{terms.settlement_approval_share:%} waived"
+        f"{terms.settlement_approval_share:%} waived; {paused}, at most "
+        f"{aging.max_stages_per_resume} stage(s) up on resume, "
+        f"{aging.resume_grace_days}d grace after it"
     )
     return table
