@@ -11,7 +11,7 @@ from temporalio.client import Client, WorkflowHandle
 from dunning.policies import load
 from dunning.settings import Settings
 from schemas.case import CaseInput
-from schemas.policy import Policy
+from schemas.policy import ActionSpec, Policy, Stage
 from schemas.status import CaseStatus
 from workflows.loan_collection import LoanCollection
 
@@ -51,6 +51,32 @@ def policy(name: str = "default") -> Policy:
 def fast_policy(day: timedelta = timedelta(seconds=1)) -> Policy:
     """The demo policy's shape with a shorter day, for real-time tests."""
     return load("demo").model_copy(update={"day_length": day})
+
+
+def fault_policy(day: timedelta, legal_day: int, sms_days: tuple[int, ...] = (0,)) -> Policy:
+    """The demo policy cut down for the fault tests, which put 200 cases in flight:
+    SMS reminders on `sms_days` of one stage (cases open at 1 day past due), then the
+    legal handoff `legal_day` days in. Every workflow task and activity costs CPU on
+    the worker and the dev server, so fewer steps per case is what lets 200 fit."""
+    return Policy.model_validate(
+        {
+            **load("demo").model_dump(),
+            "name": "fault",
+            "day_length": day,
+            "stages": (
+                Stage(
+                    name="reminder",
+                    from_dpd=1,
+                    actions=(ActionSpec(channel="sms", template="reminder", at_days=sms_days),),
+                ),
+                Stage(
+                    name="legal",
+                    from_dpd=1 + legal_day,
+                    actions=(ActionSpec(channel="legal_handoff"),),
+                ),
+            ),
+        }
+    )
 
 
 TOTAL = Decimal("1070.00")

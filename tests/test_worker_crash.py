@@ -1,4 +1,4 @@
-"""SIGKILL the worker in the middle of 50 cases; a new worker finishes them all,
+"""SIGKILL the worker in the middle of 200 cases; a new worker finishes them all,
 sending no message twice and writing no audit event twice."""
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from temporalio.client import Client
 
 import starter
 from dunning.settings import Settings
+from schemas.case import CaseInput
 from tests import simulate
-from tests.factories import case_input, fast_policy
+from tests.factories import case_input, fault_policy
+from tests.faults.harness import CASES, all_closed, check_each, tail, wait_for
 from tests.records import (
     audit_events,
     contacts_in_audit,
@@ -32,7 +34,12 @@ from tests.test_opening import cli_env
 from workflows.loan_collection import LoanCollection
 
 ROOT = Path(__file__).resolve().parent.parent
-CASES = 50
+# An 8-second policy day, the handoff three days in: the outage (kill, restart, Temporal's
+# 10 s sticky-queue timeout before a dead worker's tasks move on, the 10 s activity
+# timeout of calls in flight, replaying 200 cases on a loaded machine) meets cases
+# between their SMS and their handoff, none of them finished.
+POLICY = fault_policy(timedelta(seconds=8), legal_day=3)
+CHECK_CONCURRENCY = 8
 
 
 def _start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
@@ -46,12 +53,16 @@ def _start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-async def _audit_rows(pool: asyncpg.Pool, prefix: str) -> int:
+async def _audit_counts(pool: asyncpg.Pool, prefix: str) -> tuple[int, int]:
+    """(rows so far, cases closed so far)."""
     async with pool.acquire() as conn:
-        count: int = await conn.fetchval(
-            "SELECT count(*) FROM audit_events WHERE case_id LIKE $1", f"case-{prefix}%"
+        row = await conn.fetchrow(
+            "SELECT count(*) AS rows, count(*) FILTER (WHERE event_type = 'case_closed') "
+            "AS closed FROM audit_events WHERE case_id LIKE $1",
+            f"case-{prefix}-%",
         )
-        return count
+        assert row is not None
+        return row["rows"], row["closed"]
 
 
 @pytest.mark.slow
@@ -63,56 +74,62 @@ async def test_sigkilled_worker_loses_nothing_and_repeats_nothing(
     tmp_path: Path,
 ) -> None:
     settings = stack_settings.model_copy(update={"task_queue": task_queue})
-    # An 8-second policy day: the outage (kill, restart, Temporal's 10 s sticky-queue
-    # timeout before a dead worker's tasks move on, the 10 s activity timeout of calls
-    # in flight, replaying 50 cases on a loaded machine) must not outlast a whole
-    # stage (4 days here), which the engine would rightly skip as overdue.
-    policy = fast_policy(timedelta(seconds=8))
     prefix = f"L-kill-{uuid.uuid4().hex[:6]}"
-    cases = [
-        case_input(f"{prefix}-{i:02d}", loan={"days_past_due": 1 + i % 5}) for i in range(CASES)
-    ]
+    cases = [case_input(f"{prefix}-{i:03d}", loan={"days_past_due": 1}) for i in range(CASES)]
     log = tmp_path / "worker.log"
     worker = _start_worker(settings, log)
     try:
-        handles = []
-        for case in cases:
-            handles.append(
-                await dev_client.start_workflow(
+        await asyncio.gather(
+            *(
+                dev_client.start_workflow(
                     LoanCollection.run,
-                    starter.workflow_input(case).model_copy(update={"policy": policy}),
+                    starter.workflow_input(case).model_copy(update={"policy": POLICY}),
                     id=case.case_id,
                     task_queue=task_queue,
                 )
+                for case in cases
             )
-        # Kill it once the cases are well under way, none finished.
+        )
+        # Kill it once the cases are under way (a third have written their first
+        # rows, the others are sending their SMS), none finished.
         deadline = time.monotonic() + 60
-        while await _audit_rows(pool, prefix) < 4 * CASES:
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
+        while (await _audit_counts(pool, prefix))[0] < CASES:
+            assert time.monotonic() < deadline, tail(log)
             await asyncio.sleep(0.2)
         worker.send_signal(signal.SIGKILL)
         assert worker.wait(timeout=10) == -signal.SIGKILL
-        killed_at = await _audit_rows(pool, prefix)
+        killed_at, closed_at_kill = await _audit_counts(pool, prefix)
 
         worker = _start_worker(settings, log)
-        results = await asyncio.wait_for(
-            asyncio.gather(*(h.result() for h in handles)), timeout=300
-        )
+
+        async def closed() -> bool:
+            return await all_closed(dev_client, task_queue, CASES)
+
+        await wait_for(closed, 300, "cases did not all close", log)
     finally:
         if worker.poll() is None:
             worker.send_signal(signal.SIGTERM)
             worker.wait(timeout=20)
 
-    assert all(r.closed_reason == "transferred_to_legal" for r in results)
-    assert killed_at < sum(r.events for r in results), "the kill landed mid-run"
-    for case in cases:
+    assert closed_at_kill == 0, f"{closed_at_kill} cases closed before the kill"
+
+    async def check(case: CaseInput) -> int:
+        handle = dev_client.get_workflow_handle_for(LoanCollection.run, case.case_id)
+        result = await handle.result()
+        assert result.closed_reason == "transferred_to_legal", case.case_id
         events = await audit_events(pool, case.case_id)  # gap-free 1..n
+        assert len(events) == result.events, f"{case.case_id}: audit rows missing"
         outbox = await outbox_rows(pool, case.case_id)
         keys = keys_in_audit(events)
         assert len(keys) == len(set(keys)), f"{case.case_id}: a provider call logged twice"
         assert sorted(r["idempotency_key"] for r in outbox) == sorted(keys), case.case_id
         # Exactly what the policy asks for: no message lost, none repeated.
-        assert not [e for e in events if e.type == "stage_entered" and e.skipped], case.case_id
-        _, expected = simulate.run(case, policy, datetime.now(UTC))
+        skipped = [e for e in events if e.type == "stage_entered" and e.skipped]
+        assert not skipped, case.case_id
+        _, expected = simulate.run(case, POLICY, datetime.now(UTC))
         assert contacts_in_audit(events) == per_stage(expected), case.case_id
         assert contacts_in_outbox(outbox) == per_stage(expected), case.case_id
+        return len(events)
+
+    total = await check_each(cases, check, CHECK_CONCURRENCY)
+    assert killed_at < total, "the kill landed mid-run"

@@ -1,5 +1,11 @@
 """Cases in flight on a real worker subprocess using the webhook provider, a fault
-injected while they run, and the checks every fault test makes afterwards."""
+injected while they run, and the checks every fault test makes afterwards.
+
+Each fault puts 200 cases in flight. What bounds the time is the work per case (every
+workflow task and activity costs the dev server and the worker CPU, on two cores), so
+the cases run `tests.factories.fault_policy`: an SMS, then the legal handoff, the
+fewest steps that still leave provider calls and audit writes on both sides of the
+fault. The expected contacts are simulated from that policy like any other's."""
 
 from __future__ import annotations
 
@@ -9,21 +15,22 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client
 from temporalio.service import RPCError
 
 import starter
 from dunning.audit.verify import verify_case
 from dunning.settings import Settings
 from schemas.case import CaseInput
+from schemas.policy import Policy
 from tests import simulate
-from tests.factories import case_input, fast_policy
+from tests.factories import case_input
 from tests.records import audit_events, contacts_in_audit, keys_in_audit
 from tests.test_decider import per_stage
 from tests.test_opening import cli_env
@@ -36,15 +43,18 @@ WEBHOOK_TIMEOUT_S = 2.0
 CLOSE_TIMEOUT_S = 150.0
 EXPECTED_CLOSE = "transferred_to_legal"
 PROVIDER_CHANNELS = ("contact_attempted", "field_visit_scheduled", "handed_to_legal")
+CASES = 200  # in flight when each fault strikes (issue #6)
+CHECK_CONCURRENCY = 16
 
 
 @dataclass
 class Flight:
     settings: Settings
     cases: list[CaseInput]
-    day: timedelta
+    policy: Policy
     log: Path
     rows_at_fault: int = 0
+    closed_at_fault: int = 0
 
     @property
     def prefix(self) -> str:
@@ -88,15 +98,23 @@ def stop_worker(worker: subprocess.Popen[bytes]) -> None:
 
 async def audit_rows(settings: Settings, prefix: str) -> int:
     """Rows so far (a connection of its own: the database may have just restarted)."""
+    return (await audit_counts(settings, prefix))[0]
+
+
+async def audit_counts(settings: Settings, prefix: str) -> tuple[int, int]:
+    """(rows so far, cases closed so far); (0, 0) while the database does not answer."""
     try:
         conn = await asyncpg.connect(settings.database_url, timeout=5)
     except (OSError, asyncpg.PostgresError):
-        return 0
+        return 0, 0
     try:
-        count: int = await conn.fetchval(
-            "SELECT count(*) FROM audit_events WHERE case_id LIKE $1", f"case-{prefix}%"
+        row = await conn.fetchrow(
+            "SELECT count(*) AS rows, count(*) FILTER (WHERE event_type = 'case_closed') "
+            "AS closed FROM audit_events WHERE case_id LIKE $1",
+            f"case-{prefix}-%",
         )
-        return count
+        assert row is not None
+        return row["rows"], row["closed"]
     finally:
         await conn.close()
 
@@ -114,18 +132,34 @@ async def wait_for(
         await asyncio.sleep(0.5)
 
 
-async def all_closed(client: Client, cases: list[CaseInput]) -> bool:
-    """Every case's workflow completed; False while Temporal does not answer."""
+async def all_closed(client: Client, task_queue: str, cases: int) -> bool:
+    """Every case's workflow (the only ones on this task queue) completed, by one
+    visibility count rather than a describe per case; False while Temporal does not
+    answer. The checks then read every case's result."""
+    query = f"TaskQueue = '{task_queue}' AND ExecutionStatus = 'Completed'"
     try:
-        for case in cases:
-            info = await client.get_workflow_handle(case.case_id).describe(
-                rpc_timeout=timedelta(seconds=5)
-            )
-            if info.status != WorkflowExecutionStatus.COMPLETED:
-                return False
+        found = await client.count_workflows(query, rpc_timeout=timedelta(seconds=5))
     except RPCError:
         return False
-    return True
+    return found.count >= cases
+
+
+async def check_each(
+    cases: Iterable[CaseInput], check: Callable[[CaseInput], Awaitable[int]], at_once: int
+) -> int:
+    """Run `check` on every case, `at_once` at a time; the sum of what they return. A
+    failing check is raised as it is, once every other check has finished."""
+    gate = asyncio.Semaphore(at_once)
+
+    async def bounded(case: CaseInput) -> int:
+        async with gate:
+            return await check(case)
+
+    results = await asyncio.gather(*(bounded(case) for case in cases), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return sum(r for r in results if isinstance(r, int))
 
 
 async def run_with_fault(
@@ -135,11 +169,10 @@ async def run_with_fault(
     tmp_path: Path,
     *,
     name: str,
-    cases: int,
-    day: timedelta,
-    days_past_due: int,
+    policy: Policy,
     fault: Callable[[], Awaitable[None]],
     fault_after_rows: int,
+    cases: int = CASES,
 ) -> Flight:
     """Open `cases` cases, inject `fault` once `fault_after_rows` audit rows per case are
     written, and return when every case has closed (the worker is stopped by then)."""
@@ -148,14 +181,10 @@ async def run_with_fault(
     prefix = f"L-{name}-{uuid.uuid4().hex[:6]}"
     flight = Flight(
         settings=settings,
-        cases=[
-            case_input(f"{prefix}-{i:03d}", loan={"days_past_due": days_past_due})
-            for i in range(cases)
-        ],
-        day=day,
+        cases=[case_input(f"{prefix}-{i:03d}", loan={"days_past_due": 1}) for i in range(cases)],
+        policy=policy,
         log=tmp_path / "worker.log",
     )
-    policy = fast_policy(day)
     worker = start_worker(settings, gateway, flight.log)
     try:
         await asyncio.gather(
@@ -175,11 +204,11 @@ async def run_with_fault(
 
         await wait_for(under_way, 60, "cases did not get under way", flight.log)
         assert worker.poll() is None, tail(flight.log)
-        flight.rows_at_fault = await audit_rows(settings, prefix)
+        flight.rows_at_fault, flight.closed_at_fault = await audit_counts(settings, prefix)
         await fault()
 
         async def closed() -> bool:
-            return await all_closed(client, flight.cases)
+            return await all_closed(client, task_queue, cases)
 
         await wait_for(closed, CLOSE_TIMEOUT_S, "cases did not all close", flight.log)
     finally:
@@ -189,19 +218,23 @@ async def run_with_fault(
 
 async def check_nothing_lost_or_repeated(client: Client, flight: Flight, gateway: Gateway) -> None:
     """Closed as expected; audit gap-free, each provider call logged once and delivered
-    once (by Idempotency-Key), exactly the policy's contacts; every hash chain verifies."""
+    once (by Idempotency-Key), exactly the policy's contacts; every hash chain verifies.
+    The fault struck with every case in flight: opened, none closed yet."""
+    assert flight.closed_at_fault == 0, f"{flight.closed_at_fault} cases closed before the fault"
     accepted = gateway.accepted_counts()
     assert all(n == 1 for n in accepted.values()), "a key was accepted twice"
-    total = 0
-    async with asyncpg.create_pool(flight.settings.database_url, min_size=1, max_size=4) as pool:
-        for case in flight.cases:
-            result = await client.get_workflow_handle_for(LoanCollection.run, case.case_id).result()
+    async with asyncpg.create_pool(
+        flight.settings.database_url, min_size=1, max_size=CHECK_CONCURRENCY
+    ) as pool:
+
+        async def check(case: CaseInput) -> int:
+            handle = client.get_workflow_handle_for(LoanCollection.run, case.case_id)
+            result = await handle.result()
             assert result.closed_reason == EXPECTED_CLOSE, (case.case_id, result.closed_reason)
             events = await audit_events(pool, case.case_id)  # gap-free 1..n
             keys = keys_in_audit(events)
             assert len(keys) == len(set(keys)), f"{case.case_id}: a provider call logged twice"
             assert len(events) == result.events, f"{case.case_id}: audit rows missing"
-            total += len(events)
             delivered = gateway.delivered_keys(case.case_id)
             assert sorted(delivered) == sorted(keys), f"{case.case_id}: audit vs deliveries"
             sms_keys = [
@@ -211,8 +244,11 @@ async def check_nothing_lost_or_repeated(client: Client, flight: Flight, gateway
             ]
             assert sorted(sms_keys) == sorted(gateway.delivered_keys(case.case_id, "sms"))
             assert not [e for e in events if e.type == "stage_entered" and e.skipped], case.case_id
-            _, expected = simulate.run(case, fast_policy(flight.day), datetime.now(UTC))
+            _, expected = simulate.run(case, flight.policy, datetime.now(UTC))
             assert contacts_in_audit(events) == per_stage(expected), case.case_id
             report = await verify_case(pool, case.case_id, None)
             assert not report.problems, (case.case_id, report.problems)
+            return len(events)
+
+        total = await check_each(flight.cases, check, CHECK_CONCURRENCY)
     assert flight.rows_at_fault < total, "the fault landed after the cases had finished"

@@ -1,8 +1,6 @@
 """(c) Stop PostgreSQL (the audit store) for 30 s while cases run, then start it
 again: audit writes retry until it answers; every case closes with a gap-free,
 verifying hash chain and each message delivered once.
-
-100 cases: see tests/faults/test_sms_outage.py for why not 200.
 """
 
 from __future__ import annotations
@@ -17,15 +15,17 @@ from temporalio.client import Client
 
 from dunning.localstack import postgres
 from dunning.settings import Settings
+from tests.factories import fault_policy
 from tests.faults.harness import check_nothing_lost_or_repeated, run_with_fault
 from tests.webhook_gateway import Gateway
 
-CASES = 100
 DOWN_S = 30
-# A 15-second day: the 30 s outage plus the audit activity's backoff after it (up to
-# 16 s more) stays inside a 4-day (60 s) stage. Opened at 8 days past due, the cases
-# run the field-visit stage and the legal handoff, about 70 s.
-DAY = timedelta(seconds=15)
+# Struck when about a third of the cases have written their first rows (one row per
+# case on average, of the three each writes first), the outage meets the other
+# cases' first audit writes and, three 8-second days after each case opened, the
+# handoffs' writes: all retry until it answers (the activity's backoff adds up to
+# 16 s, sometimes 32 s, after it is back).
+POLICY = fault_policy(timedelta(seconds=8), legal_day=3)
 
 
 @pytest.mark.slow
@@ -49,11 +49,9 @@ async def test_postgres_outage_loses_nothing_and_repeats_nothing(
             gateway,
             tmp_path,
             name="pg",
-            cases=CASES,
-            day=DAY,
-            days_past_due=8,
+            policy=POLICY,
             fault=outage,
-            fault_after_rows=2,
+            fault_after_rows=1,
         )
     finally:  # never leave the package's stack down for the next test
         if postgres.running_pid(state_dir) is None:
