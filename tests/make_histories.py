@@ -156,13 +156,7 @@ async def record(settings: Settings, out: Path, generation: int = 1) -> dict[str
                 LoanCollection.run, params, id=case.case_id, task_queue=settings.task_queue
             )
         await asyncio.gather(*(scenarios[n][2](h) for n, h in handles.items()))
-        try:
-            await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles.values())), 120)
-        except TimeoutError:
-            for name, handle in handles.items():
-                status = await handle.query(LoanCollection.status)
-                print(name, status.state, status.next_action, [e.summary for e in status.last_events])
-            raise
+        await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles.values())), 120)
     histories = {name: await fetch_histories(client, case_id(name)) for name in scenarios}
     write(histories, out)
     return {name: len(runs) for name, runs in histories.items()}
