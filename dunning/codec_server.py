@@ -9,7 +9,11 @@ payloads to read and get them back decrypted:
 - every POST needs `Authorization: Bearer <DUNNING_CODEC_SERVER_TOKEN>` (compared in
   constant time); anything else is 401 and nothing is decoded;
 - CORS for the origins given (`--cors-origin`, the UI's address): preflight `OPTIONS`
-  answers without a token, as browsers send none there.
+  answers without a token, as browsers send none there;
+- a browser signs in once: `GET /login` is a form, `POST /login` with the token sets
+  a session cookie (HttpOnly, SameSite=Strict, 8 hours) that then authorises the
+  Temporal UI's requests when its codec setting *Include cross-origin credentials* is
+  on (the UI on :8233 and this server are the same site). `POST /logout` ends it.
 
 The standard library's threading HTTP server: no framework, one process, small.
 """
@@ -19,10 +23,15 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import secrets
+import threading
+import time
 from collections.abc import Iterable
 from http import HTTPStatus
+from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 from temporalio.api.common.v1 import Payloads
@@ -33,6 +42,15 @@ log = logging.getLogger("dunning.codec_server")
 
 MAX_BODY = 8 * 1024 * 1024
 ALLOWED_HEADERS = "Authorization, Content-Type, X-Namespace"
+SESSION_COOKIE = "dunning_codec_session"
+SESSION_SECONDS = 8 * 3600
+LOGIN_FORM = b"""<!doctype html><meta charset="utf-8"><title>Dunning codec server</title>
+<h1>Dunning codec server</h1>
+<p>Sign in with the codec server's token to read decrypted cases in the Temporal UI
+(turn on <em>Include cross-origin credentials</em> in its codec settings).</p>
+<form method="post" action="/login"><input type="password" name="token" autofocus>
+<button>Sign in</button></form>
+"""
 
 
 class CodecServer(ThreadingHTTPServer):
@@ -50,7 +68,26 @@ class CodecServer(ThreadingHTTPServer):
         self.codec = codec
         self.token = token
         self.cors_origins = frozenset(o.rstrip("/") for o in cors_origins)
+        self._sessions: dict[str, float] = {}
+        self._lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def open_session(self) -> str:
+        session = secrets.token_urlsafe(32)
+        with self._lock:
+            now = time.monotonic()
+            self._sessions = {s: t for s, t in self._sessions.items() if t > now}
+            self._sessions[session] = now + SESSION_SECONDS
+        return session
+
+    def session_valid(self, session: str) -> bool:
+        with self._lock:
+            expires = self._sessions.get(session)
+        return expires is not None and expires > time.monotonic()
+
+    def close_session(self, session: str) -> None:
+        with self._lock:
+            self._sessions.pop(session, None)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -85,14 +122,56 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(HTTPStatus.NO_CONTENT)
 
     def do_GET(self) -> None:
+        if self.path.split("?", 1)[0].rstrip("/") == "/login":
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(LOGIN_FORM)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(LOGIN_FORM)
+            return
         self._reply(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "POST /encode or /decode"})
+
+    def _token_matches(self, token: str) -> bool:
+        return hmac.compare_digest(token.strip().encode(), self.server.token.encode())
+
+    def _session(self) -> str | None:
+        try:
+            cookies = SimpleCookie(self.headers.get("Cookie") or "")
+        except CookieError:
+            return None
+        morsel = cookies.get(SESSION_COOKIE)
+        return morsel.value if morsel is not None else None
 
     def _authorised(self) -> bool:
         given = self.headers.get("Authorization") or ""
         scheme, _, token = given.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return False
-        return hmac.compare_digest(token.strip().encode(), self.server.token.encode())
+        if scheme.lower() == "bearer" and token:
+            return self._token_matches(token)
+        session = self._session()
+        return session is not None and self.server.session_valid(session)
+
+    def _set_session(self, value: str, max_age: int) -> None:
+        self.send_response(HTTPStatus.SEE_OTHER if max_age else HTTPStatus.OK)
+        self.send_header(
+            "Set-Cookie",
+            f"{SESSION_COOKIE}={value}; Max-Age={max_age}; Path=/; HttpOnly; SameSite=Strict",
+        )
+        body = b"signed in: the Temporal UI can now decode\n" if max_age else b"signed out\n"
+        if max_age:
+            self.send_header("Location", "/login?ok=1")
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _login(self, raw: bytes) -> None:
+        token = parse_qs(raw.decode("utf-8", "replace")).get("token", [""])[0]
+        if not token or not self._token_matches(token):
+            self._reply(HTTPStatus.UNAUTHORIZED, {"error": "wrong token"})
+            return
+        self._set_session(self.server.open_session(), SESSION_SECONDS)
 
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
@@ -103,11 +182,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "body too large"})
             return
         raw = self.rfile.read(length) if length else b""
+        if action == "login":
+            self._login(raw)
+            return
+        if action == "logout":
+            session = self._session()
+            if session is not None:
+                self.server.close_session(session)
+            self._set_session("", 0)
+            return
         if action not in ("encode", "decode"):
             self._reply(HTTPStatus.NOT_FOUND, {"error": "POST /encode or /decode"})
             return
         if not self._authorised():
-            self._reply(HTTPStatus.UNAUTHORIZED, {"error": "a valid bearer token is required"})
+            self._reply(
+                HTTPStatus.UNAUTHORIZED,
+                {"error": "a valid bearer token or a signed-in session is required"},
+            )
             return
         try:
             payloads = ParseDict(json.loads(raw or b"{}"), Payloads()).payloads

@@ -337,3 +337,39 @@ def test_key_file_is_not_in_the_repository() -> None:
     ignored = (Path(__file__).resolve().parent.parent / ".gitignore").read_text()
     assert ".dunning" in ignored
     assert not os.path.exists(Path(__file__).resolve().parent.parent / codec.KEY_FILE)
+
+
+async def test_a_browser_signs_in_once_and_the_ui_decodes_with_its_session(
+    codec_server: str,
+) -> None:
+    """The Temporal UI sends no bearer token without its own sign-in; with *Include
+    cross-origin credentials* it sends the codec server's session cookie instead."""
+    [sealed] = await _codec({"k1": K1}, "k1").encode([_plain('"Wang Xiaoming"')])
+    body = {"payloads": [_wire(sealed)]}
+    ui = {"Origin": UI, "X-Namespace": "default"}
+    async with httpx.AsyncClient(base_url=codec_server, timeout=10) as http:
+        form = await http.get("/login")
+        assert form.status_code == 200 and 'name="token"' in form.text
+
+        wrong = await http.post("/login", data={"token": "guess"})
+        assert wrong.status_code == 401 and "dunning_codec_session" not in http.cookies
+        forged = await http.post(
+            "/decode", json=body, headers={**ui, "Cookie": "dunning_codec_session=forged"}
+        )
+        assert forged.status_code == 401 and "Wang" not in forged.text
+
+        signed_in = await http.post("/login", data={"token": TOKEN})
+        assert signed_in.status_code == 303, signed_in.text
+        cookie = signed_in.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        decoded = await http.post("/decode", json=body, headers=ui)  # the cookie, no token
+        assert decoded.status_code == 200, decoded.text
+        assert decoded.headers["Access-Control-Allow-Credentials"] == "true"
+        assert base64.b64decode(decoded.json()["payloads"][0]["data"]) == b'"Wang Xiaoming"'
+
+        await http.post("/logout")
+        session = signed_in.cookies["dunning_codec_session"]
+        after = await http.post(
+            "/decode", json=body, headers={**ui, "Cookie": f"dunning_codec_session={session}"}
+        )
+        assert after.status_code == 401, "a signed-out session decodes nothing"
