@@ -12,6 +12,18 @@ from dunning.db import audit_store
 from schemas.events import Event
 
 
+async def audit_counts(conn: asyncpg.Connection | asyncpg.Pool, prefix: str) -> tuple[int, int]:
+    """(audit rows so far, cases closed so far) of the cases whose loan ids start with
+    `prefix`: how far a portfolio in flight has come."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS rows, count(*) FILTER (WHERE event_type = 'case_closed') "
+        "AS closed FROM audit_events WHERE case_id LIKE $1",
+        f"case-{prefix}-%",
+    )
+    assert row is not None
+    return row["rows"], row["closed"]
+
+
 async def audit_events(pool: asyncpg.Pool, case_id: str) -> list[Event]:
     """The case's events in order; fails if the sequence has a gap or starts elsewhere."""
     async with pool.acquire() as conn:

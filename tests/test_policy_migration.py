@@ -114,56 +114,30 @@ async def test_publishing_a_version_changes_no_open_case_and_migrate_moves_one(
         text.replace("version = 1", "version = 2", 1), encoding="utf-8"
     )
     lender = {"DUNNING_POLICY_DIR": str(published)}
+
+    async def migrate(to: str, *more: str) -> subprocess.CompletedProcess[str]:
+        args = ("--to", to, "--reason", "strategy 2027", "--operator", "op-7", *more)
+        return await dunning("policy", "migrate", loan, *args, **lender)
+
     shown = await dunning("status", loan, "--json", **lender)
     assert json.loads(shown.stdout)["policy"] == "default@1", "publishing changed nothing"
 
-    missing = await dunning(
-        "policy",
-        "migrate",
-        loan,
-        "--to",
-        "default@7",
-        "--reason",
-        "x",
-        "--operator",
-        "op-7",
-        **lender,
-    )
+    missing = await migrate("default@7")
     assert missing.returncode == 2 and "no default@7.toml" in missing.stderr
 
-    moved = await dunning(
-        "policy",
-        "migrate",
-        loan,
-        "--to",
-        "default@2",
-        "--reason",
-        "strategy 2027",
-        "--operator",
-        "op-7",
-        "--json",
-        **lender,
-    )
+    moved = await migrate("default@2", "--json")
     assert moved.returncode == 0, moved.stderr
     assert json.loads(moved.stdout)["policy"] == "default@2"
 
-    again = await dunning(
-        "policy",
-        "migrate",
-        loan,
-        "--to",
-        "default@2",
-        "--reason",
-        "x",
-        "--operator",
-        "op-7",
-        **lender,
-    )
+    again = await migrate("default@2")
     assert again.returncode == 1 and "already runs under default@2" in again.stderr
 
-    await asyncio.sleep(1)  # the audit flush follows the update
-    events = await audit_events(pool, f"case-{loan}")
-    migrated = [e for e in events if e.type == "policy_migrated"]
+    for _ in range(50):  # the audit flush follows the update
+        events = await audit_events(pool, f"case-{loan}")
+        migrated = [e for e in events if e.type == "policy_migrated"]
+        if migrated:
+            break
+        await asyncio.sleep(0.2)
     assert [(e.previous, e.policy.ref, e.operator) for e in migrated] == [  # type: ignore[union-attr]
         ("default@1", "default@2", "op-7")
     ]

@@ -23,6 +23,7 @@ from tests import simulate
 from tests.factories import case_input, fault_policy
 from tests.faults.harness import CASES, all_closed, check_each, tail, wait_for
 from tests.records import (
+    audit_counts,
     audit_events,
     contacts_in_audit,
     contacts_in_outbox,
@@ -53,18 +54,6 @@ def _start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-async def _audit_counts(pool: asyncpg.Pool, prefix: str) -> tuple[int, int]:
-    """(rows so far, cases closed so far)."""
-    async with pool.acquire() as conn:
-        row = await conn.fetchrow(
-            "SELECT count(*) AS rows, count(*) FILTER (WHERE event_type = 'case_closed') "
-            "AS closed FROM audit_events WHERE case_id LIKE $1",
-            f"case-{prefix}-%",
-        )
-        assert row is not None
-        return row["rows"], row["closed"]
-
-
 @pytest.mark.slow
 async def test_sigkilled_worker_loses_nothing_and_repeats_nothing(
     dev_client: Client,
@@ -93,12 +82,12 @@ async def test_sigkilled_worker_loses_nothing_and_repeats_nothing(
         # Kill it once the cases are under way (a third have written their first
         # rows, the others are sending their SMS), none finished.
         deadline = time.monotonic() + 60
-        while (await _audit_counts(pool, prefix))[0] < CASES:
+        while (await audit_counts(pool, prefix))[0] < CASES:
             assert time.monotonic() < deadline, tail(log)
             await asyncio.sleep(0.2)
         worker.send_signal(signal.SIGKILL)
         assert worker.wait(timeout=10) == -signal.SIGKILL
-        killed_at, closed_at_kill = await _audit_counts(pool, prefix)
+        killed_at, closed_at_kill = await audit_counts(pool, prefix)
 
         worker = _start_worker(settings, log)
 

@@ -31,6 +31,7 @@ from schemas.case import CaseInput
 from schemas.policy import Policy
 from tests import simulate
 from tests.factories import case_input
+from tests.records import audit_counts as counts_in_audit
 from tests.records import audit_events, contacts_in_audit, keys_in_audit
 from tests.test_decider import per_stage
 from tests.test_opening import cli_env
@@ -108,13 +109,7 @@ async def audit_counts(settings: Settings, prefix: str) -> tuple[int, int]:
     except (OSError, asyncpg.PostgresError):
         return 0, 0
     try:
-        row = await conn.fetchrow(
-            "SELECT count(*) AS rows, count(*) FILTER (WHERE event_type = 'case_closed') "
-            "AS closed FROM audit_events WHERE case_id LIKE $1",
-            f"case-{prefix}-%",
-        )
-        assert row is not None
-        return row["rows"], row["closed"]
+        return await counts_in_audit(conn, prefix)
     finally:
         await conn.close()
 
