@@ -367,3 +367,28 @@ def test_third_parties_only_once_unreachable_and_never_after_their_opt_out() -> 
     assert not [
         e for e in answered if isinstance(e, ContactAttempted) and e.channel == "third_party_sms"
     ], "a borrower who answers is never reported to a third party"
+
+
+def test_a_wrong_number_moves_to_the_next_and_with_none_left_the_borrower_is_unreachable() -> None:
+    from tests import simulate
+
+    call = ActionSpec(channel="call", every_days=1)
+    spec = ActionSpec(channel="third_party_sms", template="third_party", every_days=1)
+    policy = Policy(
+        name="tp", version=1, stages=(Stage(name="s", from_dpd=1, actions=(call, spec)),)
+    )
+    opened = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai, a Monday
+    case = case_input(borrower={"emergency_contacts": CONTACTS[:1]})  # two phones
+    _, log = simulate.run(
+        case,
+        policy,
+        opened,
+        until=opened + timedelta(days=3, hours=1),
+        outcome=lambda effect, now: "wrong_number",
+    )
+    calls = [e for e in log if isinstance(e, ContactAttempted) and e.channel == "call"]
+    assert [e.phone_index for e in calls] == [0, 1], "the second number after the first failed"
+    skipped = [e for e in log if e.type == "contact_skipped" and e.channel == "call"]  # type: ignore[union-attr]
+    assert skipped and {e.rule for e in skipped} == {"no_valid_number"}  # type: ignore[union-attr]
+    third = [e for e in log if isinstance(e, ContactAttempted) and e.channel == "third_party_sms"]
+    assert third and log.index(third[0]) > log.index(calls[1]), "only once every number failed"

@@ -49,7 +49,8 @@ def stopped(state: CaseState, channel: str) -> Block | None:
         return Block("cease_contact", channel)
     if channel == "third_party_sms":
         return _third_party(state)
-    if channel in ("sms", "call") and state.phone() is None:
+    # Rules 2: cases pinned before it dialled the first number whatever it answered.
+    if channel in ("sms", "call") and state.rules >= 2 and state.phone() is None:
         return Block("no_valid_number", "every number of the borrower was reported invalid")
     return None
 

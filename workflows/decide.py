@@ -325,7 +325,7 @@ def _effect(state: CaseState, due: _Due) -> Effect:
         occurrence=due.occurrence,
         template=due.action.template,
         third_party=state.third_party() if due.action.channel == "third_party_sms" else None,
-        phone_index=state.phone() or 0,
+        phone_index=(state.phone() or 0) if state.rules >= 2 else 0,
         # The sequence number the case had reached when the attempt was decided: unique
         # per case (every effect is followed by its event) and stable across retries.
         idempotency_key=f"{state.case_id}:{state.seq + 1}",
