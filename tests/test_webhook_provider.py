@@ -30,7 +30,7 @@ def _request(key: str = "case-L-1:3", channel: str = "sms") -> OutboundRequest:
         stage="reminder",
         recipient="+8613800138000",
         language="zh-CN",
-        template="reminder" if channel == "sms" else None,
+        template={"sms": "reminder", "third_party_sms": "third_party"}.get(channel),
     )
 
 
@@ -49,14 +49,16 @@ async def test_delivers_signed_and_answers_the_receipt(gateway: Gateway) -> None
         call = await provider.place_call(_request("case-L-1:4", "call"))
         visit = await provider.schedule_visit(_request("case-L-1:5", "field_visit"))
         legal = await provider.hand_over(_request("case-L-1:6", "legal_handoff"))
+        third = await provider.send_sms(_request("case-L-1:7", "third_party_sms"), "hi")
     assert (receipt.provider_ref, receipt.outcome, receipt.duplicate) == (
         "gw-1",
         "delivered",
         False,
     )
     assert call.outcome == "no_answer"
-    assert (visit.outcome, legal.outcome) == ("requested", "accepted")
-    assert [r.path for r in gateway.requests] == ["/sms", "/call", "/field", "/legal"]
+    assert (visit.outcome, legal.outcome, third.outcome) == ("requested", "accepted", "delivered")
+    assert [r.path for r in gateway.requests] == ["/sms", "/call", "/field", "/legal", "/sms"]
+    assert gateway.requests[4].body["channel"] == "third_party_sms"
     assert all(r.signed for r in gateway.requests)
     assert gateway.requests[0].body["body"] == "hello"
     assert gateway.requests[0].body["idempotency_key"] == "case-L-1:3"

@@ -32,7 +32,12 @@ MAX_RETRY_AFTER_S = 60.0
 
 # What a 2xx answer without an `outcome` means, per channel. Calls have none: a dialer
 # must say how the call went, else the outcome is recorded as "unknown".
-DEFAULT_OUTCOME = {"sms": "delivered", "field_visit": "requested", "legal_handoff": "accepted"}
+DEFAULT_OUTCOME = {
+    "sms": "delivered",
+    "third_party_sms": "delivered",
+    "field_visit": "requested",
+    "legal_handoff": "accepted",
+}
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,8 @@ class WebhookUrls:
     legal_handoff: str
 
     def for_channel(self, channel: str) -> str:
-        url: str = getattr(self, channel)
+        # A message to an emergency contact is an SMS: the gateway tells it by `channel`.
+        url: str = getattr(self, "sms" if channel == "third_party_sms" else channel)
         return url
 
 
