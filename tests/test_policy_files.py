@@ -122,3 +122,33 @@ def test_policy_check_accepts_the_shipped_policies_and_show_lists_the_cadence() 
     assert "compliance cn" in shown.stdout and "paused days excluded" in shown.stdout
     missing = subprocess.run([DUNNING, "policy", "show", "nope"], capture_output=True, text=True)
     assert missing.returncode == 1 and "no policy named 'nope'" in missing.stderr
+
+
+def test_earlier_versions_are_kept_beside_the_current_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dunning.policies import load
+    from dunning.settings import get_settings
+
+    def version(n: int) -> str:
+        return GOOD.replace('name = "default"', 'name = "lender"').replace(
+            "version = 1", f"version = {n}", 1
+        )
+
+    (tmp_path / "lender.toml").write_text(version(3), encoding="utf-8")
+    (tmp_path / "lender@2.toml").write_text(version(2), encoding="utf-8")
+    (tmp_path / "lender@1.toml").write_text(version(2), encoding="utf-8")  # mislabelled
+    monkeypatch.setenv("DUNNING_POLICY_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        assert load("lender").ref == "lender@3"
+        assert load("lender@3").ref == "lender@3"
+        assert load("lender@2").ref == "lender@2"
+        with pytest.raises(PolicyError, match="holds lender@2, not lender@1"):
+            load("lender@1")
+        with pytest.raises(PolicyError, match=r"at version 3; no lender@7\.toml kept"):
+            load("lender@7")
+        with pytest.raises(PolicyError, match="the version must be a number"):
+            load("lender@two")
+    finally:
+        get_settings.cache_clear()
