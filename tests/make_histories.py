@@ -1,12 +1,13 @@
 """Record the committed workflow histories in `tests/histories/` that CI replays.
 
-`.venv/bin/python -m tests.make_histories [DIR] [--generation 2]` brings up a private
+`.venv/bin/python -m tests.make_histories [DIR] [--generation 2|3]` brings up a private
 embedded stack in a temporary folder, runs a worker in this process, drives a few
 representative cases on an accelerated policy to their end, writes every run's
 history as `<DIR>/<name>-run<N>.json` and stops the stack. Generation 1
 (`tests/histories/`) was recorded before any patch; generation 2
 (`tests/histories/rules2/`) with the compliance guard on: third parties, a policy
-migration, a cease.
+migration, a cease; generation 3 (`tests/histories/actions/`) with the operator actions
+as they were before four-eyes approvals and the delivery seam.
 
 Re-record only on purpose: the files are the *old* code's histories, and
 `tests/test_replay.py` proves the current code still replays them. A change that
@@ -22,9 +23,10 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 
@@ -33,14 +35,35 @@ from dunning.audit.replay import fetch_histories
 from dunning.localstack import stack
 from dunning.settings import Settings
 from dunning.temporal_client import connect
-from schemas.commands import CeaseContact, MigratePolicy, Pause, Payment, Resume
+from schemas.commands import (
+    CeaseContact,
+    DisputeOpen,
+    DisputeResolve,
+    Instalment,
+    MigratePolicy,
+    OperatorAction,
+    Pause,
+    Payment,
+    PromiseToPay,
+    RepaymentPlan,
+    Resume,
+    Settlement,
+    VisitBooking,
+    VisitReport,
+    WriteOff,
+)
 from tests.factories import TOTAL, case_input, fast_policy
 from worker import running_worker
 from workflows.loan_collection import LoanCollection
 
 HERE = Path(__file__).resolve().parent / "histories"
 RULES2 = HERE / "rules2"
+# Generation 3: operator actions as they were before four-eyes approvals and the
+# delivery seam: one-step write-off and supervisor-named settlement, agreements
+# recorded inside the update, disputes resolved for the borrower, visits, stage moves.
+ACTIONS = HERE / "actions"
 DAY = timedelta(milliseconds=500)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 Handle = WorkflowHandle[LoanCollection, object]
 Script = Callable[[Handle], Awaitable[None]]
@@ -113,6 +136,81 @@ async def _ceased(handle: Handle) -> None:
     )
 
 
+OP = {"operator": "op-7", "reason": "agreed on the phone"}
+
+
+def _local_day(offset: int = 0) -> date:
+    return (datetime.now(SHANGHAI) + timedelta(days=offset)).date()
+
+
+async def _promised_then_paid(handle: Handle) -> None:
+    await _days(2)
+    await handle.execute_update(
+        LoanCollection.promise_to_pay,
+        PromiseToPay(amount=TOTAL, pay_by=_local_day(3), **OP),
+    )
+    await _days(1)
+    await handle.signal(LoanCollection.payment, Payment(amount=TOTAL, reference="PAY-promised"))
+
+
+async def _plan_paid(handle: Handle) -> None:
+    await _days(2)
+    half = TOTAL / 2
+    await handle.execute_update(
+        LoanCollection.agree_plan,
+        RepaymentPlan(
+            instalments=(
+                Instalment(amount=half, due=_local_day(5)),
+                Instalment(amount=TOTAL - half, due=_local_day(20)),
+            ),
+            **OP,
+        ),
+    )
+    await _days(1)
+    await handle.signal(LoanCollection.payment, Payment(amount=half, reference="PAY-plan-1"))
+    await _days(1)
+    await handle.signal(
+        LoanCollection.payment, Payment(amount=TOTAL - half, reference="PAY-plan-2")
+    )
+
+
+async def _settled_with_supervisor(handle: Handle) -> None:
+    await _days(2)
+    amount = Decimal("600.00")  # a waiver of 44 %: past the approval share
+    await handle.execute_update(
+        LoanCollection.offer_settlement,
+        Settlement(amount=amount, pay_by=_local_day(5), supervisor="sup-2", **OP),
+    )
+    await _days(1)
+    await handle.signal(LoanCollection.payment, Payment(amount=amount, reference="PAY-settle"))
+
+
+async def _written_off(handle: Handle) -> None:
+    await _days(3)
+    await handle.execute_update(LoanCollection.write_off, WriteOff(supervisor="sup-2", **OP))
+
+
+async def _disputed_for_borrower(handle: Handle) -> None:
+    await _days(2)
+    await handle.execute_update(LoanCollection.open_dispute, DisputeOpen(**OP))
+    await _days(2)
+    await handle.execute_update(
+        LoanCollection.resolve_dispute, DisputeResolve(outcome="for_borrower", **OP)
+    )
+
+
+async def _visited_and_moved(handle: Handle) -> None:
+    await _days(1)
+    await handle.execute_update(LoanCollection.escalate, OperatorAction(**OP))
+    await handle.execute_update(LoanCollection.deescalate, OperatorAction(**OP))
+    at = datetime.now(UTC) + timedelta(seconds=1)
+    await handle.execute_update(
+        LoanCollection.book_visit, VisitBooking(at=at, collectors=("c-1", "c-2"), **OP)
+    )
+    await asyncio.sleep(1.5)
+    await handle.execute_update(LoanCollection.report_visit, VisitReport(outcome="met", **OP))
+
+
 CONTACT = {"name": "Li Na", "phone": "+86 137 0013 7000", "relation": "sibling"}
 
 # name -> (days past due at opening, continue-as-new cap, what happens to the case)
@@ -133,13 +231,22 @@ SCENARIOS_2: dict[str, tuple[int, int | None, Script]] = {
     "paused-resumed": (1, None, _paused_and_resumed),
     "continued-as-new": (1, 10, _nothing),
 }
+SCENARIOS_3: dict[str, tuple[int, int | None, Script]] = {
+    "promised-then-paid": (1, None, _promised_then_paid),
+    "plan-paid": (1, None, _plan_paid),
+    "settled-with-supervisor": (1, None, _settled_with_supervisor),
+    "written-off": (1, None, _written_off),
+    "disputed-for-borrower": (1, None, _disputed_for_borrower),
+    "visited-and-moved": (1, None, _visited_and_moved),
+}
+GENERATIONS = {1: (SCENARIOS, HERE), 2: (SCENARIOS_2, RULES2), 3: (SCENARIOS_3, ACTIONS)}
 
 
 async def record(settings: Settings, out: Path, generation: int = 1) -> dict[str, int]:
     client: Client = await connect(settings)
     policy = fast_policy(DAY)
-    scenarios = SCENARIOS if generation == 1 else SCENARIOS_2
-    contacts = [CONTACT] if generation == 2 else []
+    scenarios = GENERATIONS[generation][0]
+    contacts = [CONTACT] if generation >= 2 else []
     async with running_worker(settings, client):
         handles: dict[str, Handle] = {}
         for name, (dpd, cap, _) in scenarios.items():
@@ -180,7 +287,7 @@ def main() -> None:
         at = args.index("--generation")
         generation = int(args[at + 1])
         del args[at : at + 2]
-    out = Path(args[0]) if args else (HERE if generation == 1 else RULES2)
+    out = Path(args[0]) if args else GENERATIONS[generation][1]
     with tempfile.TemporaryDirectory(prefix="dunning-histories-") as tmp:
         settings = stack.private_settings(Path(tmp)).model_copy(
             # Unencrypted: the files are replayed anywhere, with no key (decoding passes

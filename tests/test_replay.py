@@ -53,11 +53,12 @@ from schemas.commands import (
 from schemas.status import CaseStatus
 from tests import replay_variants
 from tests.factories import TOTAL, case_input, fast_policy
-from tests.make_histories import RULES2, case_id, history_files
+from tests.make_histories import ACTIONS, RULES2, case_id, history_files
 from workflows.loan_collection import COMPLIANCE_GUARD, PUBLISH_AFTER_AUDIT, LoanCollection
 
 COMMITTED = history_files()
 COMMITTED_2 = history_files(RULES2)
+COMMITTED_3 = history_files(ACTIONS)
 
 
 def _committed(name: str) -> list[WorkflowHistory]:
@@ -128,9 +129,34 @@ async def test_second_generation_history_replays_with_the_current_code(name: str
     assert report.runs == len(COMMITTED_2[name])
 
 
-def _final_status(name: str) -> dict[str, Any]:
-    """The case status a second-generation case ended with (its workflow result)."""
-    last = json.loads(COMMITTED_2[name][-1].read_text())["events"][-1]
+@pytest.mark.parametrize("name", sorted(COMMITTED_3))
+async def test_third_generation_history_replays_with_the_current_code(name: str) -> None:
+    """Recorded before four-eyes approvals and the delivery seam: one-step write-offs
+    and supervisor-named settlements, agreements recorded inside their Update."""
+    runs = [WorkflowHistory.from_json(case_id(name), p.read_text()) for p in COMMITTED_3[name]]
+    [report] = await replay_histories(runs)
+
+    assert report.deterministic, report.detail
+    assert report.runs == len(COMMITTED_3[name])
+
+
+def test_third_generation_covers_the_one_step_actions() -> None:
+    reasons = {name: _final_status(name, COMMITTED_3)["closed_reason"] for name in COMMITTED_3}
+    assert reasons == {
+        "promised-then-paid": "paid",
+        "plan-paid": "paid",
+        "settled-with-supervisor": "settled",
+        "written-off": "written_off",
+        "disputed-for-borrower": "cancelled",
+        "visited-and-moved": "transferred_to_legal",
+    }
+    total = sum(p.stat().st_size for runs in COMMITTED_3.values() for p in runs)
+    assert total < 1_000_000, f"keep tests/histories small: {total} bytes"
+
+
+def _final_status(name: str, generation: dict[str, list[Any]] = COMMITTED_2) -> dict[str, Any]:
+    """The case status a committed case ended with (its workflow result)."""
+    last = json.loads(generation[name][-1].read_text())["events"][-1]
     data = last["workflowExecutionCompletedEventAttributes"]["result"]["payloads"][0]["data"]
     status: dict[str, Any] = json.loads(base64.b64decode(data))
     return status
