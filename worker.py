@@ -106,7 +106,12 @@ def build_worker(
         task_queue=task_queue,
         workflows=[LoanCollection],
         workflow_runner=workflow_runner(),
-        activities=[*outbound.all(), audit.append_audit, agreements.record_agreement],
+        activities=[
+            *outbound.all(),
+            audit.append_audit,
+            agreements.store_agreement,
+            agreements.record_agreement,
+        ],
         max_concurrent_workflow_tasks=settings.workflow_task_slots,
         max_concurrent_activities=settings.activity_slots,
     )

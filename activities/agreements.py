@@ -1,10 +1,15 @@
-"""The agreement activity: a promise, plan or settlement becomes a stored document.
+"""The agreement activities: a promise, plan or settlement becomes a stored document.
 
 The document is rendered from a reviewed template (`agreement_<kind>.j2`) in the
-borrower's language, stored once in `agreements` with the SHA-256 of its UTF-8 body,
-and confirmed to the borrower by a short SMS. Every step is idempotent, so the
-activity can be retried at any point: the document is keyed by (case, agreement
-sequence number) and the SMS by the request's idempotency key.
+borrower's language and stored once in `agreements` with the SHA-256 of its UTF-8
+body, keyed by the storing request's idempotency key, so a retry finds the document
+it stored before.
+
+- `store_agreement` (decision rules 3): the document only. The workflow stores it
+  before recording the agreement; the confirmation SMS is a contact of its own,
+  decided through the compliance guard.
+- `record_agreement` (rules 1-2, kept for their runs): the document and the
+  confirmation SMS in one activity.
 """
 
 from __future__ import annotations
@@ -20,7 +25,12 @@ from temporalio.exceptions import ApplicationError
 
 from activities.providers.base import SmsGateway
 from dunning.templates import TemplateError, render
-from schemas.activity_io import AgreementReceipt, AgreementRequest, OutboundRequest
+from schemas.activity_io import (
+    AgreementReceipt,
+    AgreementRequest,
+    OutboundRequest,
+    agreement_reference,
+)
 
 log = structlog.get_logger("dunning.activities")
 
@@ -44,17 +54,16 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 INSERT = """
-INSERT INTO agreements (case_id, agreement_seq, kind, language, body, sha256)
-VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (case_id, agreement_seq) DO NOTHING
+INSERT INTO agreements (case_id, agreement_seq, kind, language, body, sha256, request_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (request_key) DO NOTHING
 RETURNING id
 """
-EXISTING = "SELECT id, kind, sha256 FROM agreements WHERE case_id = $1 AND agreement_seq = $2"
+EXISTING = "SELECT id, kind, sha256 FROM agreements WHERE request_key = $1"
 
 
 def reference(request: AgreementRequest) -> str:
-    """What the borrower quotes: the loan id and the agreement's sequence number."""
-    return f"{request.case_id.removeprefix('case-')}-{request.agreement_seq}"
+    return agreement_reference(request.case_id, request.agreement_seq)
 
 
 def render_document(request: AgreementRequest) -> str:
@@ -110,6 +119,21 @@ class AgreementActivities:
         self._pool = pool
         self._sms = sms_gateway
 
+    @activity.defn(name="store_agreement")
+    async def store_agreement(self, request: AgreementRequest) -> AgreementReceipt:
+        body = render_document(request)
+        document_id, digest, stored = await self._store(request, body)
+        log.info(
+            "agreement stored",
+            case_id=request.case_id,
+            kind=request.kind,
+            agreement_seq=request.agreement_seq,
+            document_id=document_id,
+            stored=stored,
+            attempt=activity.info().attempt,
+        )
+        return AgreementReceipt(document_id=document_id, sha256=digest)
+
     @activity.defn(name="record_agreement")
     async def record_agreement(self, request: AgreementRequest) -> AgreementReceipt:
         body = render_document(request)
@@ -142,7 +166,8 @@ class AgreementActivities:
         )
 
     async def _store(self, request: AgreementRequest, body: str) -> tuple[str, str, bool]:
-        """(document id, sha256, stored now): the document already stored wins on a retry."""
+        """(document id, sha256, stored now): a retry of the same request finds the
+        document it stored; a different document under the same key is refused."""
         digest = sha256_hex(body)
         async with self._pool.acquire() as conn:
             row_id = await conn.fetchval(
@@ -153,16 +178,18 @@ class AgreementActivities:
                 request.language,
                 body,
                 digest,
+                request.idempotency_key,
             )
             if row_id is not None:
                 return str(row_id), digest, True
-            existing = await conn.fetchrow(EXISTING, request.case_id, request.agreement_seq)
+            existing = await conn.fetchrow(EXISTING, request.idempotency_key)
         if existing is None:  # pragma: no cover - the row cannot vanish (append-only)
             raise RuntimeError("agreement row conflicted but is not there")
-        if existing["kind"] != request.kind:
+        if existing["kind"] != request.kind or existing["sha256"] != digest:
             raise ApplicationError(
-                f"agreement {request.case_id}#{request.agreement_seq} is stored as "
-                f"{existing['kind']}, not {request.kind}",
+                f"agreement request {request.idempotency_key} already stored another "
+                f"document ({existing['kind']})",
+                type="AgreementConflict",
                 non_retryable=True,
             )
         return str(existing["id"]), str(existing["sha256"]), False

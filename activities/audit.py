@@ -1,4 +1,12 @@
-"""The audit append activity: every domain event, once, in the PostgreSQL log."""
+"""The audit append activity: every domain event, once, in the PostgreSQL log.
+
+A passing outage (no connection, a restart, a deadlock) is raised as it is and the
+activity retries. An append the store refuses for good — the events themselves are
+refused (a data or constraint error, a trigger's exception) or the database denies the
+writer (a privilege taken away) — would fail the same way forever: it is raised as a
+non-retryable `AuditRefused` naming the error class and SQLSTATE (never the values),
+and the workflow shows the case as blocked and tries again now and then.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +20,16 @@ from schemas.activity_io import AuditBatch
 
 log = structlog.get_logger("dunning.audit")
 
+# SQLSTATE classes that retrying the same append cannot fix: data exceptions (22),
+# integrity violations (23), syntax or access rule violations incl. privileges (42),
+# and exceptions raised by triggers or functions (P0).
+REFUSED_CLASSES = frozenset({"22", "23", "42", "P0"})
+
+
+def refused_for_good(exc: BaseException) -> bool:
+    state = getattr(exc, "sqlstate", None)
+    return isinstance(exc, asyncpg.PostgresError) and str(state or "")[:2] in REFUSED_CLASSES
+
 
 class AuditActivities:
     def __init__(self, pool: asyncpg.Pool) -> None:
@@ -19,6 +37,7 @@ class AuditActivities:
 
     @activity.defn(name="append_audit")
     async def append_audit(self, batch: AuditBatch) -> int:
+        case_id = batch.records[0].case_id if batch.records else None
         async with self._pool.acquire() as conn:
             try:
                 fresh = await audit_store.append(
@@ -26,9 +45,19 @@ class AuditActivities:
                 )
             except audit_store.AuditConflict as exc:
                 raise ApplicationError(str(exc), type="AuditConflict", non_retryable=True) from exc
+            except asyncpg.PostgresError as exc:
+                if not refused_for_good(exc):
+                    raise
+                reason = f"{type(exc).__name__} (SQLSTATE {exc.sqlstate})"
+                log.error("audit append refused", case_id=case_id, error=reason)
+                raise ApplicationError(
+                    f"the audit store refused the events: {reason}",
+                    type="AuditRefused",
+                    non_retryable=True,
+                ) from None
         log.debug(
             "audit appended",
-            case_id=batch.records[0].case_id if batch.records else None,
+            case_id=case_id,
             workflow_id=batch.workflow_id,
             records=len(batch.records),
             new=fresh,

@@ -7,6 +7,7 @@ unknown or closed case is a clear error, never a silent no-op.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel
 from temporalio.client import (
@@ -17,11 +18,15 @@ from temporalio.client import (
 )
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
 
 from schemas.case import case_id_for
 from schemas.commands import Pause, Payment, Resume
-from schemas.status import CaseStatus
+from schemas.refusals import Refusal
+from schemas.status import ActionResult, CaseStatus
 from workflows.loan_collection import LoanCollection
+
+Update = UpdateMethodMultiParam[[LoanCollection, Any], ActionResult]
 
 
 class CaseError(LookupError):
@@ -39,11 +44,13 @@ class CaseClosed(CaseError):
 
 
 class ActionRejected(CaseError):
-    """The case's update validator (or handler) refused the action; nothing was recorded."""
+    """The case's update validator (or handler) refused the action; nothing was recorded.
+    `code` says which rule refused (None only for a failure that is not a refusal)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, code: Refusal | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.code = code
 
 
 def normalise_case_id(value: str) -> str:
@@ -69,29 +76,37 @@ async def status(client: Client, case_id: str) -> CaseStatus:
     return await handle.query(LoanCollection.status)
 
 
-async def act(client: Client, case_id: str, update: str, command: BaseModel) -> CaseStatus:
-    """Run one of the case's operator updates (`promise_to_pay`, `record_payment`, ...)
-    and return the status it answers with.
+async def act(client: Client, case_id: str, update: Update, command: BaseModel) -> ActionResult:
+    """Run one of the case's operator updates — the method itself, e.g.
+    `LoanCollection.offer_settlement` — and return what it recorded and the new status.
 
-    Raises CaseNotFound / CaseClosed before sending anything, and ActionRejected with
-    the workflow's reason when the update is refused.
+    Raises CaseNotFound / CaseClosed (nothing was sent to a case), and ActionRejected
+    with the workflow's code and reason when the update is refused. The update goes
+    straight to the case (one round trip); only when Temporal does not find a running
+    case does a describe tell an unknown case from a closed one.
     """
-    handle = await _handle(client, case_id, must_be_open=True)
+    handle = client.get_workflow_handle(case_id)
     try:
-        result: CaseStatus = await handle.execute_update(update, command, result_type=CaseStatus)
+        result: ActionResult = await handle.execute_update(update, command)
     except WorkflowUpdateFailedError as exc:
-        raise ActionRejected(_rejection(exc)) from exc
+        raise _rejection(exc) from exc
     except RPCError as exc:
-        # The case closed between the check above and the update.
         if exc.status == RPCStatusCode.NOT_FOUND:
+            await _handle(client, case_id, must_be_open=True)  # raises the right one
             raise CaseClosed(case_id) from exc
         raise
     return result
 
 
-def _rejection(exc: WorkflowUpdateFailedError) -> str:
+def _rejection(exc: WorkflowUpdateFailedError) -> ActionRejected:
     cause = exc.cause
-    return cause.message if isinstance(cause, ApplicationError) else str(cause)
+    if not isinstance(cause, ApplicationError):
+        return ActionRejected(str(cause))
+    code = cause.details[0] if cause.type == "Rejected" and cause.details else None
+    try:
+        return ActionRejected(cause.message, Refusal(code) if code is not None else None)  # type: ignore[call-arg]
+    except ValueError:  # a code this client does not know (a newer worker)
+        return ActionRejected(cause.message)
 
 
 async def pay(client: Client, case_id: str, payment: Payment) -> None:
@@ -138,9 +153,7 @@ async def list_cases(
             stage=str(values.get("DunningStage", "-")),
             state=str(values.get("DunningCaseState", "-")),
             policy=str(values.get("DunningPolicy", "-")),
-            days_past_due=int(values["DunningDaysPastDue"])
-            if "DunningDaysPastDue" in values
-            else None,  # type: ignore[call-overload]
+            days_past_due=_int_or_none(values.get("DunningDaysPastDue")),
         )
     return list(listings.values())
 

@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.case import Language
+from schemas.channels import Channel
 from schemas.events import AuditRecord
-from schemas.policy import Channel
 
 IO = ConfigDict(extra="forbid", frozen=True)
 
@@ -55,7 +55,11 @@ class AgreementRequest(BaseModel):
     idempotency_key: str = Field(description="<case id>:agreement:<agreement_seq>")
     kind: Literal["promise", "plan", "settlement"]
     agreement_seq: int = Field(description="sequence number of the event that agreed it")
-    recipient: str = Field(description="E.164 phone the confirmation SMS goes to")
+    recipient: str = Field(
+        default="",
+        description="rules 1-2: the E.164 phone the confirmation SMS goes to; since rules 3 "
+        "the confirmation is a contact of its own and the store gets no phone",
+    )
     language: Language
     variables: dict[str, str] = Field(
         default_factory=dict,
@@ -66,9 +70,15 @@ class AgreementRequest(BaseModel):
     )
 
 
+def agreement_reference(case_id: str, agreement_seq: int) -> str:
+    """What the borrower quotes for an agreement: the loan id and the agreement's
+    sequence number in the case (`L-1001-7`)."""
+    return f"{case_id.removeprefix('case-')}-{agreement_seq}"
+
+
 class AgreementReceipt(BaseModel):
     model_config = IO
 
     document_id: str
     sha256: str = Field(description="hex SHA-256 of the stored document body (UTF-8)")
-    provider_ref: str
+    provider_ref: str = Field(default="", description="the confirmation SMS (rules 1-2)")

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from schemas.case import CaseInput
-from schemas.commands import CeaseChannel, HardStopKind, Instalment
-from schemas.policy import Channel, Policy
+from schemas.channels import Channel
+from schemas.commands import CeaseChannel, DisputeOutcome, HardStopKind, Instalment, VisitOutcome
+from schemas.policy import Policy
 
 SYSTEM = "system"
 
@@ -66,6 +67,9 @@ class ContactAttempted(EventBase):
     idempotency_key: str
     provider_ref: str
     outcome: str
+    agreement_seq: int | None = Field(
+        default=None, description="an agreement's confirmation: the agreement's seq"
+    )
 
 
 class ContactDeferred(EventBase):
@@ -79,6 +83,7 @@ class ContactDeferred(EventBase):
     stage: str
     action_index: int
     occurrence: int
+    agreement_seq: int | None = None
 
 
 class ContactSkipped(EventBase):
@@ -92,6 +97,54 @@ class ContactSkipped(EventBase):
     stage: str
     action_index: int
     occurrence: int
+    agreement_seq: int | None = None
+
+
+class AttemptOutcome(EventBase):
+    """What became of an attempt that was not delivered (rules 3, the delivery seam)."""
+
+    channel: Channel
+    stage: str
+    action_index: int
+    occurrence: int
+    idempotency_key: str
+    agreement_seq: int | None = None
+
+
+class ContactWithdrawn(AttemptOutcome):
+    """The case no longer allowed the attempt while it was in flight (a pause, a stop, a
+    payment, ...) and the provider had not accepted it: cancelled, not sent. `rule`
+    names what withdrew it. The occurrence is decided again later."""
+
+    type: Literal["contact_withdrawn"] = "contact_withdrawn"
+    rule: str
+    detail: str = ""
+
+
+class ContactExpired(AttemptOutcome):
+    """The attempt was still undelivered (the provider failing) when the borrower's
+    contact window closed: it stopped there, and is decided again at the next opening."""
+
+    type: Literal["contact_expired"] = "contact_expired"
+    deadline: AwareDatetime
+    retry_at: AwareDatetime = Field(description="decided again then: the next opening")
+
+
+class ContactFailed(AttemptOutcome):
+    """The provider refused the attempt for good (a 4xx, a template that does not render,
+    a recipient refused): recorded with its reason; the case goes on under its policy."""
+
+    type: Literal["contact_failed"] = "contact_failed"
+    reason: str = Field(max_length=500, description="the provider's answer; no personal data")
+
+
+class RulesUpgraded(EventBase):
+    """The case moved to newer decision rules the first time a worker ran it live after
+    the upgrade (see "Determinism" in docs/architecture.md)."""
+
+    type: Literal["rules_upgraded"] = "rules_upgraded"
+    previous: int
+    rules: int
 
 
 class FieldVisitScheduled(EventBase):
@@ -202,7 +255,7 @@ class DisputeOpened(OperatorEvent):
 
 class DisputeResolved(OperatorEvent):
     type: Literal["dispute_resolved"] = "dispute_resolved"
-    outcome: Literal["for_borrower", "for_lender"]
+    outcome: DisputeOutcome
 
 
 class ContactCeased(OperatorEvent):
@@ -245,7 +298,7 @@ class VisitBooked(OperatorEvent):
 
 class VisitReported(OperatorEvent):
     type: Literal["visit_reported"] = "visit_reported"
-    outcome: Literal["met", "not_home", "refused", "promise"]
+    outcome: VisitOutcome
 
 
 class StageChanged(OperatorEvent):
@@ -266,7 +319,42 @@ class AgreementRecorded(EventBase):
     agreement_seq: int = Field(description="sequence number of the event that agreed it")
     document_id: str
     sha256: str
-    provider_ref: str
+    provider_ref: str = Field(
+        default="",
+        description="rules 1-2: the confirmation SMS, sent with the document; since rules 3 "
+        "the confirmation is a contact of its own, through the guard",
+    )
+
+
+ApprovalKind = Literal["write_off", "settlement", "dispute_for_borrower"]
+
+
+class ApprovalRequested(OperatorEvent):
+    """Four eyes: an action that needs a second principal, held until approved, declined
+    or expired. `command` is the action as requested (its JSON)."""
+
+    type: Literal["approval_requested"] = "approval_requested"
+    kind: ApprovalKind
+    command: dict[str, Any]
+    expires_at: AwareDatetime
+
+
+class ApprovalGranted(OperatorEvent):
+    type: Literal["approval_granted"] = "approval_granted"
+    request: int = Field(description="seq of the approval_requested event")
+    kind: ApprovalKind
+
+
+class ApprovalDeclined(OperatorEvent):
+    type: Literal["approval_declined"] = "approval_declined"
+    request: int
+    kind: ApprovalKind
+
+
+class ApprovalExpired(EventBase):
+    type: Literal["approval_expired"] = "approval_expired"
+    request: int
+    kind: ApprovalKind
 
 
 CloseReason = Literal[
@@ -288,6 +376,10 @@ Event = Annotated[
     | ContactAttempted
     | ContactDeferred
     | ContactSkipped
+    | ContactWithdrawn
+    | ContactExpired
+    | ContactFailed
+    | RulesUpgraded
     | FieldVisitScheduled
     | HandedToLegal
     | PaymentReceived
@@ -310,6 +402,10 @@ Event = Annotated[
     | VisitReported
     | StageChanged
     | AgreementRecorded
+    | ApprovalRequested
+    | ApprovalGranted
+    | ApprovalDeclined
+    | ApprovalExpired
     | CaseClosed,
     Field(discriminator="type"),
 ]

@@ -12,10 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Channel = Literal["sms", "call", "field_visit", "legal_handoff", "third_party_sms"]
-CONTACT_CHANNELS: frozenset[str] = frozenset({"sms", "call"})
-# SMS-like channels: each needs a template.
-TEMPLATED_CHANNELS: frozenset[str] = frozenset({"sms", "third_party_sms"})
+from schemas.channels import CHANNELS, TEMPLATED, Channel
 
 FROZEN = ConfigDict(extra="forbid", frozen=True)
 
@@ -59,9 +56,9 @@ class ActionSpec(BaseModel):
                 raise ValueError("at_days: days must be zero or more")
             if list(self.at_days) != sorted(set(self.at_days)):
                 raise ValueError("at_days: days must be increasing and distinct")
-        if self.channel in TEMPLATED_CHANNELS and self.template is None:
+        if self.channel in TEMPLATED and self.template is None:
             raise ValueError(f"an {self.channel} action needs a template")
-        if self.channel in ("field_visit", "legal_handoff") and self.every_days is not None:
+        if CHANNELS[self.channel].once and self.every_days is not None:
             raise ValueError(f"{self.channel} happens once: every_days is not allowed")
         return self
 

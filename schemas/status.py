@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.commands import Instalment
 
-CaseStateName = Literal["open", "paused", "closed"]
+CaseStateName = Literal["open", "paused", "closed", "audit_blocked"]
 
 
 class BalanceView(BaseModel):
@@ -82,6 +82,41 @@ class VisitView(BaseModel):
     outcome: str | None
 
 
+class ApprovalView(BaseModel):
+    """A four-eyes request waiting for a second principal."""
+
+    model_config = ConfigDict(frozen=True)
+
+    request: int = Field(description="its sequence number: what `approve` names")
+    kind: str
+    requested_by: str
+    expires_at: datetime
+    command: dict[str, Any] = Field(description="the action as requested")
+
+
+class InFlightView(BaseModel):
+    """An attempt handed to a provider and not answered yet (in flight or in retry)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel: str
+    stage: str
+    since: datetime
+    deadline: datetime | None = Field(description="it stops there: the window's close")
+    withdrawing: str | None = Field(
+        default=None, description="the rule that withdrew it, while the provider answers"
+    )
+
+
+class FailureView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    channel: str
+    stage: str
+    reason: str
+
+
 class NextAction(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -125,7 +160,32 @@ class CaseStatus(BaseModel):
     )
     third_party_opt_outs: list[int] = []
     rules: int = 1
+    approvals: list[ApprovalView] = []
+    in_flight: InFlightView | None = None
+    failures: list[FailureView] = Field(
+        default=[], description="the last contacts a provider refused for good"
+    )
+    audit_blocked: str | None = Field(
+        default=None,
+        description="the audit store refuses this case's events (the reason, no personal "
+        "data): contact stops until it accepts them again",
+    )
     next_action: NextAction | None
     counters: dict[str, int]
     events: int
     last_events: list[EventLine]
+
+
+class ActionResult(BaseModel):
+    """What an operator action recorded, exactly, and the case's status after it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    recorded: list[EventLine] = Field(description="the events this action recorded, in order")
+    status: CaseStatus
+
+    @property
+    def pending_approval(self) -> ApprovalView | None:
+        """The approval request this action made, if it made one."""
+        made = {line.seq for line in self.recorded if line.type == "approval_requested"}
+        return next((a for a in self.status.approvals if a.request in made), None)

@@ -15,8 +15,8 @@ from temporalio.client import Client
 from dunning.api import tokens
 from dunning.api.app import create_app
 from dunning.api.server import running_api
-from dunning.api.tokens import Role
 from dunning.settings import Settings
+from schemas.roles import Role
 
 
 @dataclass(frozen=True)

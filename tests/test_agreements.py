@@ -164,11 +164,40 @@ async def test_what_cannot_be_rendered_fails_for_good_and_stores_nothing(
     assert await outbox(pool, valid.idempotency_key) == []
 
 
-async def test_a_sequence_number_reused_for_another_kind_is_refused(pool: asyncpg.Pool) -> None:
+async def test_a_request_key_reused_for_another_document_is_refused(pool: asyncpg.Pool) -> None:
     promise = request("promise")
     await record(pool, promise)
-    settlement = request("settlement", case_id=promise.case_id)
+    settlement = request(
+        "settlement", case_id=promise.case_id, idempotency_key=promise.idempotency_key
+    )
     with pytest.raises(ApplicationError) as raised:
         await record(pool, settlement)
     assert raised.value.non_retryable
-    assert "stored as promise" in str(raised.value)
+    assert "already stored another document (promise)" in str(raised.value)
+
+
+async def test_store_agreement_stores_the_document_and_sends_nothing(pool: asyncpg.Pool) -> None:
+    """Rules 3: the document only; the confirmation is a contact decided by the guard."""
+    req = request("promise").model_copy(update={"recipient": ""})
+    activities = AgreementActivities(pool, sms_gateway=SandboxProvider(pool))
+    first: AgreementReceipt = await ActivityEnvironment().run(activities.store_agreement, req)
+    again: AgreementReceipt = await ActivityEnvironment().run(activities.store_agreement, req)
+
+    [row] = await stored(pool, req.case_id)
+    assert first == again and str(row["id"]) == first.document_id
+    assert row["sha256"] == hashlib.sha256(row["body"].encode()).hexdigest() == first.sha256
+    assert await outbox(pool, req.idempotency_key) == []
+
+
+async def test_another_request_at_the_same_sequence_number_stores_its_own_document(
+    pool: asyncpg.Pool,
+) -> None:
+    """A request that gave up after its row was written does not lend it to the next."""
+    first = request("promise").model_copy(update={"idempotency_key": "k-1"})
+    second = first.model_copy(
+        update={"idempotency_key": "k-2", "variables": {**first.variables, "amount": "400.00"}}
+    )
+    activities = AgreementActivities(pool, sms_gateway=SandboxProvider(pool))
+    one = await ActivityEnvironment().run(activities.store_agreement, first)
+    two = await ActivityEnvironment().run(activities.store_agreement, second)
+    assert one.document_id != two.document_id and one.sha256 != two.sha256

@@ -24,9 +24,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from dunning.api.app import create_app
-from dunning.api.tokens import Role
 from dunning.localstack.net import free_port
 from dunning.settings import Settings
+from schemas.roles import Role
 from tests.api_support import Caller, callers, serving
 from tests.factories import case_payload
 
@@ -185,14 +185,16 @@ async def test_actions_record_the_token_as_actor_and_refusals_are_409_with_the_r
     refused = await api.post(
         f"/cases/{loan}/resume", json={"reason": "back to work"}, headers=operator.headers
     )
-    assert assert_problem(refused, 409, "rejected")["detail"] == "the case is not paused"
+    body = assert_problem(refused, 409, "refused:not_paused")
+    assert body["detail"] == "the case is not paused" and body["code"] == "not_paused"
 
     paused = await api.post(
         f"/cases/{loan}/pause", json={"reason": "hardship review"}, headers=operator.headers
     )
     assert paused.status_code == 200, paused.text
-    assert paused.json()["state"] == "paused"
-    assert paused.json()["paused"]["operator"] == operator.name
+    assert [line["type"] for line in paused.json()["recorded"]] == ["collection_paused"]
+    assert paused.json()["status"]["state"] == "paused"
+    assert paused.json()["status"]["paused"]["operator"] == operator.name
 
     paid = await api.post(
         f"/cases/{loan}/payments",
@@ -200,24 +202,25 @@ async def test_actions_record_the_token_as_actor_and_refusals_are_409_with_the_r
         headers=service.headers,
     )
     assert paid.status_code == 200, paid.text
-    assert paid.json()["balance"]["paid"] == "70.00"
+    assert paid.json()["status"]["balance"]["paid"] == "70.00"
 
     opted = await api.post(
         f"/cases/{loan}/third-party-opt-out",
         json={"contact": 0, "reason": "asked on the phone"},
         headers=operator.headers,
     )
-    assert opted.status_code == 200 and opted.json()["third_party_opt_outs"] == [0], opted.text
+    assert opted.status_code == 200, opted.text
+    assert opted.json()["status"]["third_party_opt_outs"] == [0]
     ceased = await api.post(
         f"/cases/{loan}/cease", json={"channel": "call", "reason": "r"}, headers=operator.headers
     )
-    assert ceased.json()["ceased"] == ["call"], ceased.text
+    assert ceased.json()["status"]["ceased"] == ["call"], ceased.text
     to_v2 = await api.post(
         f"/cases/{loan}/policy",
         json={"to": "default@2", "reason": "r"},
         headers=who[Role.supervisor].headers,
     )
-    assert assert_problem(to_v2, 422, "invalid")["detail"].startswith("to: policy 'default'")
+    assert assert_problem(to_v2, 422, "invalid-input")["detail"].startswith("to: policy 'default'")
 
     # The audit log records who acted; the history masks the borrower.
     auditor = who[Role.auditor].headers
@@ -245,9 +248,12 @@ async def test_actions_record_the_token_as_actor_and_refusals_are_409_with_the_r
     ]
 
 
-async def test_settlement_past_the_threshold_needs_a_supervisor(
+async def test_four_eyes_two_principals_from_two_tokens(
     api: httpx.AsyncClient, who: dict[Role, Caller]
 ) -> None:
+    """A settlement past the approval share and a write-off are requested by one token
+    and approved by another, a supervisor's; nobody approves their own request, and
+    nobody names who approved."""
     loan = loan_id("settle")
     operator, supervisor = who[Role.operator], who[Role.supervisor]
     assert (
@@ -257,39 +263,77 @@ async def test_settlement_past_the_threshold_needs_a_supervisor(
     # Waiving 270 of 1070 is past the default policy's 20% approval share.
     offer = {"amount": "800.00", "pay_by": pay_by, "reason": "one-off offer"}
 
-    by_operator = await api.post(f"/cases/{loan}/settlements", json=offer, headers=operator.headers)
-    assert "approval threshold" in assert_problem(by_operator, 403, "forbidden")["detail"]
     naming = await api.post(
+        f"/cases/{loan}/settlements",
+        json={**offer, "supervisor": supervisor.name},
+        headers=operator.headers,
+    )
+    assert assert_problem(naming, 422, "invalid-input")["errors"][0]["field"] == "supervisor"
+    other = await api.post(
         f"/cases/{loan}/settlements",
         json={**offer, "operator": "someone-else"},
         headers=operator.headers,
     )
-    assert_problem(naming, 403, "forbidden")
+    assert assert_problem(other, 422, "invalid-input")["errors"][0]["field"] == "operator"
 
-    approved = await api.post(
-        f"/cases/{loan}/settlements",
-        json={**offer, "operator": operator.name},
-        headers=supervisor.headers,
-    )
+    requested = await api.post(f"/cases/{loan}/settlements", json=offer, headers=operator.headers)
+    assert requested.status_code == 202, requested.text
+    [pending] = requested.json()["status"]["approvals"]
+    assert pending["kind"] == "settlement" and pending["requested_by"] == operator.name
+    assert requested.json()["status"]["settlement"] is None
+
+    approval = {"request": pending["request"], "reason": "within mandate"}
+    by_operator = await api.post(f"/cases/{loan}/approve", json=approval, headers=operator.headers)
+    assert_problem(by_operator, 403, "forbidden")  # the role may not approve at all
+    approved = await api.post(f"/cases/{loan}/approve", json=approval, headers=supervisor.headers)
     assert approved.status_code == 200, approved.text
-    assert approved.json()["settlement"]["supervisor"] == supervisor.name
+    types = [line["type"] for line in approved.json()["recorded"]]
+    assert types == ["approval_granted", "settlement_agreed", "agreement_recorded"]
+    settlement = approved.json()["status"]["settlement"]
+    assert settlement["waiver"] == "270.00"
 
-    # A write-off needs someone other than the supervisor as the operator.
-    alone = await api.post(
+    # A supervisor's own request needs another principal too.
+    paid = await api.post(
+        f"/cases/{loan}/payments",
+        json={"amount": "800.00", "reference": "S-1"},
+        headers=who[Role.service].headers,
+    )
+    assert paid.status_code == 200, paid.text
+
+    async def settled() -> bool:
+        status = await api.get(f"/cases/{loan}", headers=operator.headers)
+        return bool(status.json()["closed_reason"] == "settled")
+
+    await poll(settled)
+
+
+async def test_a_write_off_needs_a_second_supervisor(
+    api: httpx.AsyncClient, who: dict[Role, Caller], pool: asyncpg.Pool
+) -> None:
+    loan = loan_id("writeoff")
+    supervisor, operator = who[Role.supervisor], who[Role.operator]
+    assert (
+        await api.post("/cases", json=case_payload(loan), headers=who[Role.service].headers)
+    ).is_success
+    asked = await api.post(
         f"/cases/{loan}/write-off", json={"reason": "uncollectable"}, headers=supervisor.headers
     )
-    assert "other than the operator" in assert_problem(alone, 409, "rejected")["detail"]
-    written_off = await api.post(
-        f"/cases/{loan}/write-off",
-        json={"reason": "uncollectable", "operator": operator.name},
-        headers=supervisor.headers,
-    )
+    assert asked.status_code == 202, asked.text
+    request = asked.json()["status"]["approvals"][0]["request"]
+    approval = {"request": request, "reason": "agreed"}
+    alone = await api.post(f"/cases/{loan}/approve", json=approval, headers=supervisor.headers)
+    assert "a different principal" in assert_problem(alone, 403, "refused:same_person")["detail"]
+    second = (await callers(pool))[Role.supervisor]
+    written_off = await api.post(f"/cases/{loan}/approve", json=approval, headers=second.headers)
     assert written_off.status_code == 200, written_off.text
-    assert written_off.json()["closed_reason"] == "written_off"
+    assert written_off.json()["status"]["closed_reason"] == "written_off"
     closed = await api.post(
         f"/cases/{loan}/escalate", json={"reason": "r"}, headers=operator.headers
     )
-    assert_problem(closed, 409, "case-closed")
+    # Refused by the case as it closes, or as a case that has closed.
+    assert closed.status_code == 409 and closed.json()["type"].endswith(
+        ("case-closed", "refused:case_closed")
+    ), closed.text
 
 
 async def test_a_retried_post_with_the_same_idempotency_key_gets_the_original_answer(

@@ -21,8 +21,8 @@ import pytest
 from temporalio.client import Client
 
 from dunning.api import tokens
-from dunning.api.tokens import Role
 from dunning.settings import Settings
+from schemas.roles import Role
 from tests.api_support import Caller, callers, serving
 from tests.test_opening import DUNNING, cli_env
 
@@ -69,7 +69,9 @@ ENDPOINTS = {
     "escalate": action("escalate", {OP, SUP}),
     "deescalate": action("deescalate", {OP, SUP}),
     "close": action("close", {OP, SUP}),
-    "write-off": action("write-off", {SUP}),
+    "write-off": action("write-off", {OP, SUP}),
+    "approve": action("approve", {SUP}, request=1),
+    "decline": action("decline", {SUP}, request=1),
     "cease": action("cease", {OP, SUP}, channel="sms"),
     "hard-stop": action("hard-stop", {OP, SUP}, kind="deceased"),
     "third-party-opt-out": action("third-party-opt-out", {OP, SUP}, contact=0),

@@ -30,8 +30,8 @@ from schemathesis.specs.openapi.checks import (
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from dunning.api.tokens import Role
 from dunning.settings import Settings
+from schemas.roles import Role
 from tests.api_support import callers, serving
 
 EXAMPLES_PER_MODE = 12

@@ -217,7 +217,10 @@ async def test_state_as_of_reproduces_the_status_seen_at_that_moment(
     for moment, status in seen:
         result = _cli(stack_settings, "state", handle.id, "--as-of", moment.isoformat(), "--json")
         assert result.returncode == 0, result.stdout + result.stderr
-        assert CaseStatus.model_validate_json(result.stdout) == status
+        # What only the running workflow knows (an attempt in flight) is not in the log.
+        assert CaseStatus.model_validate_json(result.stdout) == status.model_copy(
+            update={"in_flight": None}
+        )
 
     before = _cli(stack_settings, "state", handle.id, "--as-of", "2000-01-01T00:00:00")
     assert before.returncode == 1

@@ -12,13 +12,17 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 import starter
+from dunning.action_table import BY_NAME
 from dunning.settings import Settings
-from schemas.status import CaseStatus
+from schemas.refusals import Refusal
+from schemas.status import ActionResult, CaseStatus
 from tests.factories import case_payload
 from workflows.loan_collection import LoanCollection
 
@@ -146,53 +150,97 @@ async def test_a_malformed_case_is_refused_and_nothing_starts(
 
 
 SOON = (date.today() + timedelta(days=5)).isoformat()
-# (update, raw payload as a caller might send it, text expected in the refusal)
-BAD_ACTIONS: list[tuple[str, dict[str, Any], str]] = [
-    ("record_payment", {"amount": "NaN", "reference": "R-1"}, ""),
-    ("record_payment", {"amount": "-5", "reference": "R-1"}, ""),
-    ("record_payment", {"amount": "1e30", "reference": "R-1"}, ""),
-    ("record_payment", {"amount": "10.00", "reference": "has space"}, ""),
-    ("record_payment", {"amount": "10.00"}, ""),
-    ("pause_case", {"operator": "op-1", "reason": ""}, ""),
-    ("pause_case", {"operator": "op 1", "reason": "x"}, ""),
-    ("pause_case", {"operator": "op-1", "reason": "x" * 501}, ""),
-    ("pause_case", {"operator": "op-1", "reason": "x", "until": "2020-01-01T00:00:00Z"}, "until"),
-    ("pause_case", {"operator": "op-1", "reason": "x", "until": "2030-01-01T00:00:00"}, ""),
-    ("resume_case", {"operator": "op-1", "reason": "x"}, "not paused"),
+OP = {"operator": "op-1", "reason": "x"}
+NUL = "a\u0000b"  # PostgreSQL's jsonb refuses it: it must never reach the audit store
+# (action of dunning.action_table, raw payload as a caller might send it, code or text
+# expected in the refusal). Every text field of every command is here at least once.
+BAD_ACTIONS: list[tuple[str, dict[str, Any], Refusal | str]] = [
+    ("pay", {"amount": "NaN", "reference": "R-1"}, ""),
+    ("pay", {"amount": "-5", "reference": "R-1"}, ""),
+    ("pay", {"amount": "1e30", "reference": "R-1"}, ""),
+    ("pay", {"amount": "10.00", "reference": "has space"}, ""),
+    ("pay", {"amount": "10.00"}, ""),
+    ("pay", {"amount": "10.001", "reference": "R-1"}, Refusal.minor_units),
+    ("pay", {"amount": "10.00", "reference": NUL}, "reference"),
+    ("pay", {"amount": "10.00", "reference": "R-1", "source": NUL}, "source"),
+    ("pay", {"amount": "10.00", "reference": "R-1", "source": "x" * 65}, "source"),
+    ("pay", {"amount": "10.00", "reference": "R" * 129}, "reference"),
+    ("pause", {"operator": "op-1", "reason": ""}, ""),
+    ("pause", {"operator": "op 1", "reason": "x"}, ""),
+    ("pause", {"operator": "op-1", "reason": "x" * 501}, ""),
+    ("pause", {"operator": "op-1", "reason": NUL}, "control characters"),
+    ("pause", {"operator": "op-1", "reason": "\u200b\u200b"}, "visible characters"),
+    ("pause", {"operator": "op-1", "reason": "a\x1b[2Jb"}, "control characters"),
+    ("pause", {"operator": NUL, "reason": "x"}, "operator"),
+    ("pause", {"operator": "o" * 65, "reason": "x"}, "operator"),
+    ("pause", {**OP, "until": "2020-01-01T00:00:00Z"}, Refusal.not_in_future),
+    ("pause", {**OP, "until": "2030-01-01T00:00:00"}, ""),
+    ("pause", {**OP, "surprise": 1}, "Extra inputs"),
+    ("resume", OP, Refusal.not_paused),
+    ("resume", {"operator": "op-1"}, "reason"),
+    ("promise", {**OP, "amount": "5", "pay_by": "2020-01-01"}, Refusal.date_in_past),
+    ("promise", {**OP, "amount": "5", "pay_by": "2999-01-01"}, Refusal.date_too_far),
+    ("promise", {**OP, "amount": "99999", "pay_by": SOON}, Refusal.amount_over_balance),
+    ("promise", {**OP, "amount": "5.555", "pay_by": SOON}, Refusal.minor_units),
+    ("promise", {**OP, "amount": "5", "pay_by": "tomorrow"}, "pay_by"),
+    ("plan", {**OP, "instalments": []}, ""),
+    ("plan", {**OP, "instalments": [{"amount": "1070.00", "due": "nope"}]}, ""),
+    ("plan", {**OP, "instalments": [{"amount": "1070.001", "due": SOON}]}, Refusal.minor_units),
+    ("plan", {**OP, "instalments": [{"amount": "10", "due": SOON}] * 37}, ""),
     (
-        "promise_to_pay",
-        {"operator": "op-1", "reason": "x", "amount": "5", "pay_by": "2020-01-01"},
-        "pay_by",
+        "plan",
+        {**OP, "instalments": [{"amount": "10.00", "due": SOON}]},
+        Refusal.instalments_mismatch,
     ),
+    ("settle", {**OP, "amount": "5000", "pay_by": SOON}, Refusal.amount_not_below_balance),
+    ("settle", {**OP, "amount": "100.00", "pay_by": SOON}, Refusal.below_floor),
     (
-        "promise_to_pay",
-        {"operator": "op-1", "reason": "x", "amount": "5", "pay_by": "2999-01-01"},
-        "days ahead",
+        "settle",
+        {**OP, "amount": "800.00", "pay_by": SOON, "supervisor": "sup-1"},
+        Refusal.approval_required,
     ),
-    (
-        "promise_to_pay",
-        {"operator": "op-1", "reason": "x", "amount": "99999", "pay_by": SOON},
-        "more than the balance",
-    ),
-    ("agree_plan", {"operator": "op-1", "reason": "x", "instalments": []}, ""),
-    (
-        "offer_settlement",
-        {"operator": "op-1", "reason": "x", "amount": "5000", "pay_by": SOON},
-        "not below the balance",
-    ),
-    (
-        "book_visit",
-        {"operator": "op-1", "reason": "x", "at": "2030-01-01T10:00:00Z", "collectors": ["c-1"]},
-        "",
-    ),
-    ("write_off", {"operator": "op-1", "reason": "x"}, ""),
-    ("report_visit", {"operator": "op-1", "reason": "x", "outcome": "met"}, "no booked visit"),
-    (
-        "resolve_dispute",
-        {"operator": "op-1", "reason": "x", "outcome": "for_borrower"},
-        "no open dispute",
-    ),
+    ("settle", {**OP, "amount": "800.00", "pay_by": SOON, "supervisor": NUL}, "supervisor"),
+    ("dispute resolve", {**OP, "outcome": "for_borrower"}, Refusal.no_dispute),
+    ("dispute resolve", {**OP, "outcome": "maybe"}, "outcome"),
+    ("visit book", {**OP, "at": "2030-01-01T10:00:00Z", "collectors": ["c-1"]}, ""),
+    ("visit book", {**OP, "at": "2030-01-01T10:00:00Z", "collectors": ["c-1", "C-1"]}, ""),
+    ("visit book", {**OP, "at": "2030-01-01T10:00:00Z", "collectors": ["c-1", NUL]}, ""),
+    ("visit book", {**OP, "at": "2030-01-01T10:00:00Z", "collectors": ["c-1", "c 2"]}, ""),
+    ("visit book", {**OP, "at": "2030-01-01T10:00:00Z", "collectors": ["c"] * 7}, ""),
+    ("visit book", {**OP, "at": "2030-01-01T10:00:00Z", "collectors": ["c-1", "x" * 65]}, ""),
+    ("visit report", {**OP, "outcome": "met"}, Refusal.no_visit),
+    ("visit report", {**OP, "outcome": NUL}, "outcome"),
+    ("write-off", {**OP, "supervisor": "sup-1"}, Refusal.approval_required),
+    ("write-off", {**OP, "supervisor": "s" * 65}, "supervisor"),
+    ("approve", {**OP, "request": 99}, Refusal.no_such_approval),
+    ("approve", {**OP, "request": 0}, "request"),
+    ("decline", {**OP, "request": "seven"}, "request"),
+    ("cease", {**OP, "channel": "fax"}, "channel"),
+    ("hard-stop", {**OP, "kind": "moved abroad"}, "kind"),
+    ("third-party-opt-out", {**OP, "contact": 0}, Refusal.no_such_contact),
+    ("third-party-opt-out", {**OP, "contact": 9}, "contact"),
+    ("escalate", {"operator": "op-1", "reason": "\t"}, ""),
+    ("dispute open", {"operator": "op-1", "reason": "a" * 501}, "reason"),
+    ("deescalate", OP, Refusal.first_stage),
+    ("close", {"operator": "op-1", "reason": "x", "note": "extra"}, "Extra inputs"),
 ]
+
+
+def _refusal_code(failed: WorkflowUpdateFailedError) -> str | None:
+    cause = failed.cause
+    if isinstance(cause, ApplicationError) and cause.type == "Rejected" and cause.details:
+        return str(cause.details[0])
+    return None
+
+
+def _field_errors(name: str, payload: dict[str, Any]) -> str:
+    """What the CLI and the API say of a payload that does not fit the command (they
+    validate with the same model before sending; the workflow refuses it too)."""
+    try:
+        BY_NAME[name].command.model_validate(payload)
+    except ValidationError as exc:
+        return starter.describe_errors(exc)
+    return ""
 
 
 async def test_malformed_actions_are_refused_and_leave_the_case_as_it_was(
@@ -212,14 +260,22 @@ async def test_malformed_actions_are_refused_and_leave_the_case_as_it_was(
         await asyncio.sleep(0.4)
     before: CaseStatus = await handle.query(LoanCollection.status)
 
-    for update, payload, reason in BAD_ACTIONS:
+    for name, payload, expected in BAD_ACTIONS:
+        # Raw JSON by update name, as a caller in another language would send it.
+        update = BY_NAME[name].update_name
         with pytest.raises(WorkflowUpdateFailedError) as failed:
-            await handle.execute_update(update, payload, result_type=CaseStatus)
-        assert reason in str(failed.value.cause), (update, payload, failed.value.cause)
-        assert (await handle.describe()).history_length == length, (update, payload)
+            await handle.execute_update(update, payload, result_type=ActionResult)
+        if isinstance(expected, Refusal):
+            assert _refusal_code(failed.value) == expected.value, (name, payload)
+        else:
+            problems = _field_errors(name, payload)
+            assert problems and expected in problems, (name, payload, problems)
+            assert not any(ord(ch) < 32 for ch in problems), "errors never echo the input"
+        assert (await handle.describe()).history_length == length, (name, payload)
 
     # Signals can't answer: a malformed one is dropped and changes nothing either.
     await handle.signal("payment", {"amount": "NaN", "reference": "R-9"})
+    await handle.signal("pause", {"operator": "op-1", "reason": NUL})
     after: CaseStatus = await handle.query(LoanCollection.status)  # the worker still answers
     assert after.balance == before.balance and after.events == before.events
     await handle.terminate("test over")
@@ -270,3 +326,8 @@ def test_a_file_that_is_not_utf8_is_refused(tmp_path: Any) -> None:
     path.write_bytes(HEADER.encode() + b"\n\xff\xfe\xfa broken\n")
     with pytest.raises(UnicodeDecodeError):
         starter.read_rows(path)
+
+
+def test_the_catalogue_holds_at_least_80_inputs_and_every_action() -> None:
+    assert len(CASES) + len(BAD_ACTIONS) >= 80
+    assert {name for name, _, _ in BAD_ACTIONS} >= set(BY_NAME) - {"policy migrate"}

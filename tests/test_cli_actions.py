@@ -121,7 +121,11 @@ def test_bad_operator_input_names_the_field_and_sends_nothing(stack_settings: Se
     assert spaces.returncode == 2
     assert "operator:" in spaces.stderr
 
-    for amount, problem in (("0", "amount:"), ("abc", "amount: not a number"), ("NaN", "amount")):
+    for amount, problem in (
+        ("0", "amount:"),
+        ("abc", "amount: Input should be a valid decimal"),
+        ("NaN", "amount"),
+    ):
         done = dunning("pay", "L-any", amount, "--reference", "R-1")
         assert done.returncode == 2, (amount, done.stderr)
         assert problem in done.stderr, (amount, done.stderr)

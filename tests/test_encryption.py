@@ -287,7 +287,7 @@ async def test_the_servers_database_holds_no_name_or_phone(
         else:
             raise AssertionError(f"{handle.id}: no contact attempted")
         await handle.execute_update(
-            "record_payment", Payment(amount=TOTAL, reference="PAY-ENC"), result_type=CaseStatus
+            LoanCollection.record_payment, Payment(amount=TOTAL, reference="PAY-ENC")
         )
         result: CaseStatus = await asyncio.wait_for(handle.result(), 30)
         return result

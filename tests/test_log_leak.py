@@ -31,11 +31,12 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 import starter
+from dunning.case_client import Update
 from dunning.logging_setup import configure
 from dunning.pii import mask_event, scrub
 from dunning.settings import Settings
-from schemas.commands import OperatorAction, Pause, Payment, Resume
-from schemas.status import CaseStatus
+from schemas.commands import Escalate, Pause, Payment, Resume
+from schemas.status import ActionResult, CaseStatus
 from tests.factories import case_input, fast_policy
 from tests.test_opening import DUNNING, cli_env
 from workflows.loan_collection import LoanCollection
@@ -159,9 +160,9 @@ async def test_a_full_scenario_logs_no_personal_data(
         )
     first, second, third = handles
 
-    async def update(handle: Any, name: str, command: Any) -> CaseStatus:
-        result: CaseStatus = await handle.execute_update(name, command, result_type=CaseStatus)
-        return result
+    async def update(handle: Any, method: Update, command: Any) -> CaseStatus:
+        result: ActionResult = await handle.execute_update(method, command)
+        return result.status
 
     async def contacted(handle: Any) -> None:
         for _ in range(100):
@@ -181,18 +182,19 @@ async def test_a_full_scenario_logs_no_personal_data(
         raise AssertionError(f"{handle.id}: no third-party message: {status.counters} {lines}")
 
     await asyncio.gather(*(contacted(h) for h in handles))
-    await update(first, "record_payment", Payment(amount=Decimal("100.00"), reference="P-1"))
-    await update(first, "pause_case", Pause(**OP))
-    await update(first, "resume_case", Resume(**OP))
-    await update(second, "escalate", OperatorAction(**OP))
-    await update(first, "record_payment", Payment(amount=Decimal("970.00"), reference="P-2"))
+    pay = LoanCollection.record_payment
+    await update(first, pay, Payment(amount=Decimal("100.00"), reference="P-1"))
+    await update(first, LoanCollection.pause_case, Pause(**OP))
+    await update(first, LoanCollection.resume_case, Resume(**OP))
+    await update(second, LoanCollection.escalate, Escalate(**OP))
+    await update(first, pay, Payment(amount=Decimal("970.00"), reference="P-2"))
     await asyncio.wait_for(first.result(), 30)
 
     # Payloads that do not validate, quoting personal data: refused, and not logged.
     name, phone, _, address = BORROWERS[2]
     bad = {"amount": phone, "reference": name, "source": address}
     with pytest.raises(WorkflowUpdateFailedError):
-        await third.execute_update("record_payment", bad, result_type=CaseStatus)
+        await third.execute_update("record_payment", bad, result_type=ActionResult)
     await third.signal("payment", bad)
     await third.signal("pause", {"operator": name, "reason": f"call {phone}", "until": address})
 

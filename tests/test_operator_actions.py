@@ -17,16 +17,22 @@ import asyncpg
 import pytest
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 import starter
 from dunning import case_client
+from dunning.case_client import Update
 from schemas.commands import (
+    Approve,
+    Close,
+    Deescalate,
     DisputeOpen,
     DisputeResolve,
+    Escalate,
     Instalment,
-    OperatorAction,
+    Pause,
     Payment,
     PromiseToPay,
     RepaymentPlan,
@@ -36,7 +42,8 @@ from schemas.commands import (
     VisitReport,
     WriteOff,
 )
-from schemas.status import CaseStatus
+from schemas.refusals import Refusal
+from schemas.status import ActionResult, CaseStatus
 from tests.factories import TOTAL, case_input
 from tests.records import audit_events
 from tests.timeskip import skip
@@ -53,8 +60,17 @@ async def _start(client: Client, task_queue: str, prefix: str) -> WorkflowHandle
     )
 
 
-async def _update(handle: WorkflowHandle[Any, Any], name: str, command: BaseModel) -> CaseStatus:
-    result: CaseStatus = await handle.execute_update(name, command, result_type=CaseStatus)
+async def _update(
+    handle: WorkflowHandle[Any, Any], update: Update, command: BaseModel
+) -> CaseStatus:
+    result: ActionResult = await handle.execute_update(update, command)
+    return result.status
+
+
+async def _act(
+    handle: WorkflowHandle[Any, Any], update: Update, command: BaseModel
+) -> ActionResult:
+    result: ActionResult = await handle.execute_update(update, command)
     return result
 
 
@@ -89,10 +105,10 @@ async def test_rejected_actions_are_explained_and_leave_history_unchanged(
     handle = await _start(dev_client, task_queue, "L-reject")
     length = await _quiet_length(handle)
     today = await _local_today(handle)
-    rejected = [
-        ("resume_case", Resume(**OP), "not paused"),
+    rejected: list[tuple[Update, BaseModel, Refusal, str]] = [
+        (LoanCollection.resume_case, Resume(**OP), Refusal.not_paused, "not paused"),
         (
-            "agree_plan",
+            LoanCollection.agree_plan,
             RepaymentPlan(
                 instalments=(
                     Instalment(amount=Decimal("500.00"), due=today + timedelta(days=10)),
@@ -100,32 +116,35 @@ async def test_rejected_actions_are_explained_and_leave_history_unchanged(
                 ),
                 **OP,
             ),
+            Refusal.instalments_mismatch,
             f"sum to 1000.00 but the balance is {TOTAL}",
         ),
         (
-            "offer_settlement",
+            LoanCollection.offer_settlement,
             Settlement(amount=Decimal("2000.00"), pay_by=today + timedelta(days=5), **OP),
+            Refusal.amount_not_below_balance,
             "is not below the balance",
         ),
         (
-            "promise_to_pay",
+            LoanCollection.promise_to_pay,
             PromiseToPay(amount=Decimal("100.00"), pay_by=today - timedelta(days=1), **OP),
+            Refusal.date_in_past,
             "pay_by: ",
         ),
     ]
-    for name, command, reason in rejected:
-        with pytest.raises(WorkflowUpdateFailedError) as failed:
-            await _update(handle, name, command)
-        assert reason in str(failed.value.cause), (name, failed.value.cause)
-        assert (await handle.describe()).history_length == length, f"{name} left a trace"
+    for update, command, code, reason in rejected:
+        with pytest.raises(case_client.ActionRejected) as failed:
+            await case_client.act(dev_client, handle.id, update, command)
+        assert failed.value.code is code and reason in failed.value.reason, failed.value
+        assert (await handle.describe()).history_length == length, f"{code} left a trace"
 
-    closed = await _update(handle, "close_case", OperatorAction(**OP))
+    closed = await _update(handle, LoanCollection.close_case, Close(**OP))
     assert closed.closed_reason == "closed"
     await handle.result()
     with pytest.raises(case_client.CaseClosed):
-        await case_client.act(dev_client, handle.id, "pause_case", Resume(**OP))
+        await case_client.act(dev_client, handle.id, LoanCollection.resume_case, Resume(**OP))
     with pytest.raises(case_client.CaseNotFound):
-        await case_client.act(dev_client, "case-L-nobody", "resume_case", Resume(**OP))
+        await case_client.act(dev_client, "case-L-nobody", LoanCollection.resume_case, Resume(**OP))
 
 
 async def test_same_payment_reference_counts_once(
@@ -134,13 +153,13 @@ async def test_same_payment_reference_counts_once(
     handle = await _start(dev_client, task_queue, "L-dup")
     payment = Payment(amount=Decimal("100.00"), reference="PAY-77", source="core")
 
-    first = await _update(handle, "record_payment", payment)
-    again = await _update(handle, "record_payment", payment)
+    first = await _update(handle, LoanCollection.record_payment, payment)
+    again = await _update(handle, LoanCollection.record_payment, payment)
 
     assert first.balance.total == again.balance.total == TOTAL - Decimal("100.00")
     assert again.balance.paid == Decimal("100.00")
     await handle.signal(LoanCollection.payment, payment)  # a retried backend signal too
-    await _update(handle, "pause_case", OperatorAction(**OP))  # settles the audit flush
+    await _update(handle, LoanCollection.pause_case, Pause(**OP))  # settles the audit flush
     await _quiet_length(handle)
     events = await audit_events(pool, handle.id)
     assert [e.reference for e in events if e.type == "payment_received"] == ["PAY-77"]
@@ -156,7 +175,7 @@ async def test_concurrent_actions_are_serialised_and_none_is_lost(
     payments = [
         _update(
             handle,
-            "record_payment",
+            LoanCollection.record_payment,
             Payment(amount=Decimal("10.00"), reference=f"P-{i}", source="core"),
         )
         for i in range(8)
@@ -164,7 +183,7 @@ async def test_concurrent_actions_are_serialised_and_none_is_lost(
     promises = [
         _update(
             handle,
-            "promise_to_pay",
+            LoanCollection.promise_to_pay,
             PromiseToPay(
                 amount=Decimal("50.00"),
                 pay_by=today + timedelta(days=3),
@@ -182,7 +201,11 @@ async def test_concurrent_actions_are_serialised_and_none_is_lost(
     accepted = [r for r in promise_outcomes if isinstance(r, CaseStatus)]
     refused = [r for r in promise_outcomes if isinstance(r, WorkflowUpdateFailedError)]
     assert len(accepted) == 1 and len(refused) == 1, promise_outcomes
-    assert "already in force" in str(refused[0].cause)
+    cause = refused[0].cause
+    assert isinstance(cause, ApplicationError) and cause.details == (
+        Refusal.agreement_in_force.value,
+    )
+    assert "already in force" in str(cause)
     status = await handle.query(LoanCollection.status)
     assert status.balance.paid == Decimal("80.00")
     assert status.promise is not None
@@ -200,7 +223,21 @@ async def test_concurrent_actions_are_serialised_and_none_is_lost(
 
 
 def _contacts(status: CaseStatus) -> int:
+    """Collection contacts so far: SMS and calls (an agreement's confirmation, sent
+    through the guard while the agreement holds collection, counts apart)."""
     return sum(v for k, v in status.counters.items() if k in ("sms", "call"))
+
+
+def _collection_contacts(events: list[Any]) -> list[Any]:
+    return [e for e in events if e.type == "contact_attempted" and e.agreement_seq is None]
+
+
+async def _confirmed_in_window(pool: asyncpg.Pool, case_id: str) -> None:
+    """The agreement's confirmation went out once, inside the borrower's window."""
+    events = await audit_events(pool, case_id)
+    [sent] = [e for e in events if e.type == "contact_attempted" and e.agreement_seq]
+    assert 8 <= sent.at.astimezone(SHANGHAI).hour < 22, sent.at
+    assert sent.template == "agreement_confirmation"
 
 
 async def _ts_start(env: WorkflowEnvironment, task_queue: str, prefix: str) -> Any:
@@ -216,7 +253,9 @@ async def test_kept_promise_suppresses_contact_until_its_date_and_closes_nothing
     today = _today(await ts_env.get_current_time())
     pay_by = today + timedelta(days=6)
     made = await _update(
-        handle, "promise_to_pay", PromiseToPay(amount=Decimal("300.00"), pay_by=pay_by, **OP)
+        handle,
+        LoanCollection.promise_to_pay,
+        PromiseToPay(amount=Decimal("300.00"), pay_by=pay_by, **OP),
     )
     assert made.promise is not None and made.promise.pay_by == pay_by
     before = _contacts(made)
@@ -224,7 +263,7 @@ async def test_kept_promise_suppresses_contact_until_its_date_and_closes_nothing
     await skip(ts_env, timedelta(days=2))
     kept = await _update(
         handle,
-        "record_payment",
+        LoanCollection.record_payment,
         Payment(amount=Decimal("300.00"), reference="PROMISED", source="core"),
     )
     await skip(ts_env, timedelta(days=3))
@@ -244,6 +283,7 @@ async def test_kept_promise_suppresses_contact_until_its_date_and_closes_nothing
     assert ended.at.astimezone(SHANGHAI).date() == pay_by + timedelta(days=1)
     recorded = next(e for e in events if e.type == "agreement_recorded")
     assert recorded.kind == "promise" and len(recorded.sha256) == 64
+    await _confirmed_in_window(pool, handle.id)
     await handle.terminate("test over")
 
 
@@ -254,7 +294,9 @@ async def test_broken_promise_resumes_collection_the_day_after_its_grace(
     today = _today(await ts_env.get_current_time())
     pay_by = today + timedelta(days=4)
     await _update(
-        handle, "promise_to_pay", PromiseToPay(amount=Decimal("500.00"), pay_by=pay_by, **OP)
+        handle,
+        LoanCollection.promise_to_pay,
+        PromiseToPay(amount=Decimal("500.00"), pay_by=pay_by, **OP),
     )
 
     await skip(ts_env, timedelta(days=14))
@@ -266,8 +308,9 @@ async def test_broken_promise_resumes_collection_the_day_after_its_grace(
     grace = 2  # the default policy's promise_grace_days
     resume_day = pay_by + timedelta(days=grace + 1)
     assert ended.at.astimezone(SHANGHAI).date() == resume_day
-    contacts = [e.at for e in events if e.type == "contact_attempted"]
+    contacts = [e.at for e in _collection_contacts(events)]
     assert not [t for t in contacts if made.at < t < ended.at], "no contact while promised"
+    await _confirmed_in_window(pool, handle.id)
     first_after = min(t for t in contacts if t >= ended.at)
     assert first_after.astimezone(SHANGHAI).date() == resume_day
     # The default policy resumes a broken agreement at least in negotiation.
@@ -275,7 +318,7 @@ async def test_broken_promise_resumes_collection_the_day_after_its_grace(
     assert [(e.stage, e.operator, e.reason) for e in moved] == [
         ("negotiation", "system", "promise broken")
     ]
-    first_contact = next(e for e in events if e.type == "contact_attempted" and e.at >= ended.at)
+    first_contact = next(e for e in _collection_contacts(events) if e.at >= ended.at)
     assert first_contact.stage == "negotiation"
     await handle.terminate("test over")
 
@@ -293,11 +336,13 @@ async def test_plan_with_a_missed_second_instalment_breaks_and_collection_resume
         ),
         **OP,
     )
-    agreed = await _update(handle, "agree_plan", plan)
+    agreed = await _update(handle, LoanCollection.agree_plan, plan)
     assert agreed.plan is not None and agreed.plan.next_due == plan.instalments[0].due
     await skip(ts_env, timedelta(days=5))
     await _update(
-        handle, "record_payment", Payment(amount=Decimal("370.00"), reference="I-1", source="core")
+        handle,
+        LoanCollection.record_payment,
+        Payment(amount=Decimal("370.00"), reference="I-1", source="core"),
     )
 
     await skip(ts_env, timedelta(days=20))
@@ -310,9 +355,10 @@ async def test_plan_with_a_missed_second_instalment_breaks_and_collection_resume
     assert broken.paid == Decimal("370.00") and broken.required == Decimal("720.00")
     assert any(e.type == "contact_attempted" and e.at > broken.at for e in events)
     agreed_at = next(e.at for e in events if e.type == "plan_agreed")
-    assert not [
-        e for e in events if e.type == "contact_attempted" and agreed_at < e.at < broken.at
-    ], "the case waits in the plan"
+    assert not [e for e in _collection_contacts(events) if agreed_at < e.at < broken.at], (
+        "the case waits in the plan"
+    )
+    await _confirmed_in_window(pool, handle.id)
     await handle.terminate("test over")
 
 
@@ -329,12 +375,12 @@ async def test_plan_paid_in_full_closes_the_case_as_paid(
         ),
         **OP,
     )
-    await _update(handle, "agree_plan", plan)
+    await _update(handle, LoanCollection.agree_plan, plan)
     for i, amount in enumerate(amounts):
         await skip(ts_env, timedelta(days=6))
         await _update(
             handle,
-            "record_payment",
+            LoanCollection.record_payment,
             Payment(amount=amount, reference=f"I-{i + 1}", source="core"),
         )
 
@@ -353,23 +399,25 @@ async def test_settlement_paid_in_time_closes_as_settled_with_the_waiver(
     handle = await _ts_start(ts_env, task_queue, "L-settle")
     today = _today(await ts_env.get_current_time())
     offer = Settlement(amount=Decimal("800.00"), pay_by=today + timedelta(days=10), **OP)
-    # Waiving 270 of 1070 is past the 20% approval share: a supervisor must approve.
+    too_low = Settlement(amount=Decimal("100.00"), pay_by=today + timedelta(days=10), **OP)
     with pytest.raises(WorkflowUpdateFailedError) as failed:
-        await _update(handle, "offer_settlement", offer)
-    assert "supervisor" in str(failed.value.cause)
-    too_low = Settlement(
-        amount=Decimal("100.00"), pay_by=today + timedelta(days=10), supervisor="sup-1", **OP
-    )
-    with pytest.raises(WorkflowUpdateFailedError) as failed:
-        await _update(handle, "offer_settlement", too_low)
+        await _update(handle, LoanCollection.offer_settlement, too_low)
     assert "below the policy's floor" in str(failed.value.cause)
 
-    approved = offer.model_copy(update={"supervisor": "sup-1"})
-    status = await _update(handle, "offer_settlement", approved)
+    # Waiving 270 of 1070 is past the 20% approval share: a second principal approves.
+    requested = await _act(handle, LoanCollection.offer_settlement, offer)
+    pending = requested.pending_approval
+    assert pending is not None and pending.kind == "settlement" and pending.requested_by == "op-7"
+    assert requested.status.settlement is None
+    approval = Approve(request=pending.request, operator="sup-1", reason="within mandate")
+    status = (await _act(handle, LoanCollection.approve, approval)).status
     assert status.settlement is not None and status.settlement.waiver == Decimal("270.00")
+    assert not status.approvals
     await skip(ts_env, timedelta(days=3))
     await _update(
-        handle, "record_payment", Payment(amount=Decimal("800.00"), reference="S-1", source="core")
+        handle,
+        LoanCollection.record_payment,
+        Payment(amount=Decimal("800.00"), reference="S-1", source="core"),
     )
 
     final: CaseStatus = await handle.result()
@@ -383,12 +431,12 @@ async def test_dispute_stops_contact_and_resolution_for_the_borrower_cancels(
     ts_env: WorkflowEnvironment, ts_worker: Worker, pool: asyncpg.Pool, task_queue: str
 ) -> None:
     handle = await _ts_start(ts_env, task_queue, "L-dispute")
-    opened = await _update(handle, "open_dispute", DisputeOpen(**OP))
+    opened = await _update(handle, LoanCollection.open_dispute, DisputeOpen(**OP))
     assert opened.dispute is not None
     with pytest.raises(WorkflowUpdateFailedError) as failed:
         await _update(
             handle,
-            "promise_to_pay",
+            LoanCollection.promise_to_pay,
             PromiseToPay(
                 amount=Decimal("10.00"),
                 pay_by=_today(await ts_env.get_current_time()) + timedelta(days=2),
@@ -401,7 +449,11 @@ async def test_dispute_stops_contact_and_resolution_for_the_borrower_cancels(
     assert held.stage == opened.stage, "a dispute stops escalation too"
     assert _contacts(held) == _contacts(opened)
 
-    await _update(handle, "resolve_dispute", DisputeResolve(outcome="for_borrower", **OP))
+    resolve = DisputeResolve(outcome="for_borrower", **OP)
+    request = (await _act(handle, LoanCollection.resolve_dispute, resolve)).pending_approval
+    assert request is not None and request.kind == "dispute_for_borrower"
+    approval = Approve(request=request.request, operator="sup-1", reason="contract void")
+    await _update(handle, LoanCollection.approve, approval)
     final: CaseStatus = await handle.result()
     assert final.closed_reason == "cancelled"
 
@@ -411,36 +463,54 @@ async def test_visit_escalation_and_write_off(
 ) -> None:
     handle = await _start(dev_client, task_queue, "L-ops")
     await _quiet_length(handle)
-    moved = await _update(handle, "escalate", OperatorAction(**OP))
+    moved = await _update(handle, LoanCollection.escalate, Escalate(**OP))
     assert moved.stage == "negotiation"
-    moved = await _update(handle, "escalate", OperatorAction(**OP))
+    moved = await _update(handle, LoanCollection.escalate, Escalate(**OP))
     assert moved.stage == "field_visit"
-    back = await _update(handle, "deescalate", OperatorAction(**OP))
+    back = await _update(handle, LoanCollection.deescalate, Deescalate(**OP))
     assert back.stage == "negotiation"
 
     tomorrow = (await _local_today(handle)) + timedelta(days=1)
     at_night = datetime.combine(tomorrow, datetime.min.time(), SHANGHAI) + timedelta(hours=23)
     with pytest.raises(WorkflowUpdateFailedError) as failed:
         await _update(
-            handle, "book_visit", VisitBooking(at=at_night, collectors=("c-1", "c-2"), **OP)
+            handle,
+            LoanCollection.book_visit,
+            VisitBooking(at=at_night, collectors=("c-1", "c-2"), **OP),
         )
     assert "outside the contact window" in str(failed.value.cause)
     at_ten = at_night - timedelta(hours=13)
     booked = await _update(
-        handle, "book_visit", VisitBooking(at=at_ten, collectors=("c-1", "c-2"), **OP)
+        handle, LoanCollection.book_visit, VisitBooking(at=at_ten, collectors=("c-1", "c-2"), **OP)
     )
     assert booked.visit is not None and booked.visit.collectors == ["c-1", "c-2"]
     with pytest.raises(WorkflowUpdateFailedError) as failed:
-        await _update(handle, "report_visit", VisitReport(outcome="met", **OP))
+        await _update(handle, LoanCollection.report_visit, VisitReport(outcome="met", **OP))
     assert "not yet" in str(failed.value.cause)
 
-    with pytest.raises(WorkflowUpdateFailedError) as failed:
-        await _update(handle, "write_off", WriteOff(supervisor="op-7", **OP))
-    assert "someone other than the operator" in str(failed.value.cause)
-    final = await _update(handle, "write_off", WriteOff(supervisor="sup-1", **OP))
+    with pytest.raises(case_client.ActionRejected) as refused:
+        await case_client.act(
+            dev_client, handle.id, LoanCollection.write_off, WriteOff(supervisor="sup-1", **OP)
+        )
+    assert refused.value.code is Refusal.approval_required
+    request = (await _act(handle, LoanCollection.write_off, WriteOff(**OP))).pending_approval
+    assert request is not None and request.kind == "write_off"
+    for own in ("op-7", "OP-7"):  # principals compare case-insensitively
+        with pytest.raises(case_client.ActionRejected) as refused:
+            approval = Approve(request=request.request, operator=own, reason="mine")
+            await case_client.act(dev_client, handle.id, LoanCollection.approve, approval)
+        assert refused.value.code is Refusal.same_person
+    approval = Approve(request=request.request, operator="sup-1", reason="uncollectable")
+    final = await _update(handle, LoanCollection.approve, approval)
     assert final.closed_reason == "written_off"
     await handle.result()
     events = await audit_events(pool, handle.id)
     assert [e.type for e in events if e.type == "stage_changed"] == ["stage_changed"] * 3
+    assert [e.type for e in events[-3:]] == [
+        "approval_requested",
+        "approval_granted",
+        "case_closed",
+    ]
     assert events[-1].type == "case_closed" and events[-1].waived == TOTAL
     assert events[-1].actor == "operator:op-7"
+    assert events[-2].actor == "operator:sup-1"

@@ -127,7 +127,7 @@ async def test_publishing_a_version_changes_no_open_case_and_migrate_moves_one(
 
     moved = await migrate("default@2", "--json")
     assert moved.returncode == 0, moved.stderr
-    assert json.loads(moved.stdout)["policy"] == "default@2"
+    assert json.loads(moved.stdout)["status"]["policy"] == "default@2"
 
     again = await migrate("default@2")
     assert again.returncode == 1 and "already runs under default@2" in again.stderr

@@ -38,10 +38,11 @@ from dunning.case_client import CaseNotFound
 from dunning.cli.audit_replay import collect, render
 from dunning.settings import Settings
 from schemas.commands import (
+    Approve,
     DisputeOpen,
     DisputeResolve,
+    Escalate,
     Instalment,
-    OperatorAction,
     Pause,
     Payment,
     PromiseToPay,
@@ -50,7 +51,7 @@ from schemas.commands import (
     Settlement,
     WriteOff,
 )
-from schemas.status import CaseStatus
+from schemas.status import ActionResult, CaseStatus
 from tests import replay_variants
 from tests.factories import TOTAL, case_input, fast_policy
 from tests.make_histories import ACTIONS, RULES2, case_id, history_files
@@ -323,18 +324,32 @@ async def _operate(
         for ref in ("I-1", "I-2"):
             await handle.execute_update(pay, Payment(amount=half, reference=ref))
     elif path == "settled":
-        offer = Settlement(amount=Decimal("900.00"), pay_by=soon, supervisor="sup-1", **OP)
-        await handle.execute_update(LoanCollection.offer_settlement, offer)
-        await handle.execute_update(pay, Payment(amount=Decimal("900.00"), reference="S-1"))
+        # A waiver of 30 %: past the approval share, so a second principal approves.
+        offer = Settlement(amount=Decimal("750.00"), pay_by=soon, **OP)
+        await _approved(handle, await handle.execute_update(LoanCollection.offer_settlement, offer))
+        await handle.execute_update(pay, Payment(amount=Decimal("750.00"), reference="S-1"))
     elif path == "disputed":
         await handle.execute_update(LoanCollection.open_dispute, DisputeOpen(**OP))
         await asyncio.sleep(day)
         resolve = DisputeResolve(outcome="for_borrower", **OP)
-        await handle.execute_update(LoanCollection.resolve_dispute, resolve)
+        await _approved(
+            handle, await handle.execute_update(LoanCollection.resolve_dispute, resolve)
+        )
     elif path == "written_off":
-        await handle.execute_update(LoanCollection.write_off, WriteOff(supervisor="sup-1", **OP))
+        await _approved(
+            handle, await handle.execute_update(LoanCollection.write_off, WriteOff(**OP))
+        )
     elif path == "escalated":
-        await handle.execute_update(LoanCollection.escalate, OperatorAction(**OP))
+        await handle.execute_update(LoanCollection.escalate, Escalate(**OP))
+
+
+async def _approved(
+    handle: WorkflowHandle[LoanCollection, CaseStatus], asked: ActionResult
+) -> None:
+    pending = asked.pending_approval
+    assert pending is not None, asked.recorded
+    approval = Approve(request=pending.request, operator="sup-1", reason="four eyes")
+    await handle.execute_update(LoanCollection.approve, approval)
 
 
 @pytest.mark.slow

@@ -44,6 +44,7 @@ class Gateway:
     delivered: dict[str, dict[str, Any]] = field(default_factory=dict)
     accepted: list[str] = field(default_factory=list)
     fail_status: int | None = None
+    fail_cases: dict[str, int] = field(default_factory=dict)  # case id -> status, for good
     delay_s: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     port: int = 0
@@ -70,6 +71,9 @@ class Gateway:
             if self.fail_status is not None:
                 received.status = self.fail_status
                 return received.status, {"error": "unavailable"}
+            if body.get("case_id") in self.fail_cases:
+                received.status = self.fail_cases[body["case_id"]]
+                return received.status, {"error": "refused"}
             duplicate = key in self.delivered
             if not duplicate:
                 self.accepted.append(key)
@@ -104,6 +108,11 @@ class Gateway:
                 if d["body"]["case_id"] == case_id
                 and (channel is None or d["body"]["channel"] == channel)
             ]
+
+    def requested_cases(self) -> set[str]:
+        """Cases the provider has asked about at least once (answered or not)."""
+        with self.lock:
+            return {str(r.body.get("case_id")) for r in self.requests}
 
     def retries(self) -> int:
         """Requests beyond the first per key: retries the provider made."""

@@ -19,14 +19,18 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from schemas.channels import ANY_CEASE, CHANNELS, GUARDED
 from schemas.compliance import UNREACHABLE_AFTER_FAILED_CALLS, ComplianceProfile, profile
 from schemas.policy import ContactWindow
 from workflows.contact_window import next_opening
 from workflows.state import CaseState
 
 REAL_DAY = timedelta(days=1)
-GUARDED_CHANNELS = frozenset({"sms", "call", "field_visit", "third_party_sms"})
+GUARDED_CHANNELS = GUARDED
 MAX_QUIET_DAYS = 60  # a run of quiet days longer than this is a configuration error
+# Rules 3: the unanswered-dials cap counts the number about to be dialled (rules 2
+# counted the first number's dials whatever number was dialled).
+PER_NUMBER_CAP_RULES = 3
 
 
 @dataclass(frozen=True)
@@ -43,14 +47,15 @@ def stopped(state: CaseState, channel: str) -> Block | None:
     third party, also a borrower who can still be reached or no contact left to ask."""
     if state.hard_stops:
         return Block("hard_stop", ", ".join(state.hard_stops))
-    if "all" in state.ceased or (channel == "field_visit" and state.ceased):
-        return Block("cease_contact", "all channels")
-    if channel in state.ceased:
-        return Block("cease_contact", channel)
-    if channel == "third_party_sms":
+    spec = CHANNELS[channel]  # type: ignore[index]
+    ceased = spec.ceased_by & set(state.ceased)
+    if ceased:
+        every = "all" in ceased or spec.ceased_by == ANY_CEASE
+        return Block("cease_contact", "all channels" if every else channel)
+    if spec.address == "third_party_phone":
         return _third_party(state)
     # Rules 2: cases pinned before it dialled the first number whatever it answered.
-    if channel in ("sms", "call") and state.rules >= 2 and state.phone() is None:
+    if spec.address == "phone" and state.rules >= 2 and state.phone() is None:
         return Block("no_valid_number", "every number of the borrower was reported invalid")
     return None
 
@@ -78,7 +83,7 @@ def check(state: CaseState, channel: str, now: datetime) -> Block | None:
     opening, rule, detail = next_allowed(state, now)
     if opening > now:
         return Block(rule, detail, until=opening)
-    if channel == "call":
+    if CHANNELS[channel].capped:  # type: ignore[index]
         return _call_caps(state, now)
     return None
 
@@ -157,7 +162,10 @@ def _call_caps(state: CaseState, now: datetime) -> Block | None:
                 f"{rules.connected_calls_per_day})",
             )
     if rules.unanswered_dials_per_number_per_day is not None:
-        dials = sum(1 for day, c in days if day == today and not c.connected and c.phone_index == 0)
+        number = (state.phone() or 0) if state.rules >= PER_NUMBER_CAP_RULES else 0
+        dials = sum(
+            1 for day, c in days if day == today and not c.connected and c.phone_index == number
+        )
         if dials >= rules.unanswered_dials_per_number_per_day:
             return Block(
                 "unanswered_dials_per_number_per_day",

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from schemas.channels import CHANNELS, Channel
 from schemas.events import (
+    ApprovalExpired,
     CaseClosed,
     CollectionResumed,
     ContactDeferred,
@@ -23,7 +25,7 @@ from schemas.events import (
     StageChanged,
     StageEntered,
 )
-from schemas.policy import ActionSpec, Channel
+from schemas.policy import ActionSpec
 from workflows import compliance
 from workflows.calendar import end_of_day
 from workflows.contact_window import next_opening
@@ -42,6 +44,7 @@ class Effect:
     idempotency_key: str
     third_party: int | None = None
     phone_index: int = 0
+    agreement_seq: int | None = None  # an agreement's confirmation, not a cadence contact
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,15 @@ class _Due:
     occurrence: int
 
 
+# Rules 3: occurrences of a channel that piled up (a long deferral, a pause that aged
+# the case) are coalesced to one contact per channel and opening.
+COALESCE_RULES = 3
+# Rules 3 name an attempt by its place in the cadence, so a retry after an expiry asks
+# the provider with the same key.
+OCCURRENCE_KEY_RULES = 3
+CONFIRMATION_TEMPLATE = "agreement_confirmation"
+
+
 def decide(state: CaseState, now: datetime) -> Decision:
     if state.is_closed:
         return Decision()
@@ -69,9 +81,95 @@ def decide(state: CaseState, now: datetime) -> Decision:
         return Decision(events=[CaseClosed(at=now, reason="paid")])
     if state.handed_to_legal:
         return Decision(events=[CaseClosed(at=now, reason="transferred_to_legal")])
-    if state.is_frozen:
-        return _held(state, now)
+    expired = [
+        ApprovalExpired(at=now, request=p.seq, kind=p.kind)
+        for p in state.approvals
+        if p.expires_at <= now
+    ]
+    if expired:
+        return Decision(events=list[Event](expired))
+    wakes = [(p.expires_at, f"approval #{p.seq} expires") for p in state.approvals]
+    if state.confirmations:
+        confirmation = confirm(state, now)
+        if confirmation.events or confirmation.effect is not None:
+            return confirmation
+        if confirmation.wake_at is not None:
+            wakes.append((confirmation.wake_at, confirmation.next_what or "confirmation"))
+    decision = _held(state, now) if state.is_frozen else _collect(state, now)
+    return _sooner(decision, wakes)
 
+
+def _sooner(decision: Decision, wakes: list[tuple[datetime, str]]) -> Decision:
+    """A wait that ends at the earliest of the decision's own wake and `wakes`."""
+    if decision.events or decision.effect is not None or not wakes:
+        return decision
+    at, what = min(wakes)
+    if decision.wake_at is not None and decision.wake_at <= at:
+        return decision
+    return Decision(wake_at=at, next_what=what)
+
+
+def confirm(state: CaseState, now: datetime) -> Decision:
+    """Rules 3: an agreement's confirmation SMS goes through the guard like any contact:
+    a hard stop or a cease skips it, as does no valid number; outside the window or on a
+    quiet day it is deferred; a pause or a dispute holds it."""
+    seq = state.confirmations[0]
+    stage = state.stage.name if state.stage is not None else "opening"
+    agreement = state.agreement
+    if agreement is None or agreement.seq != seq:
+        return Decision(events=[_unconfirmed(state, seq, now, "agreement_ended", "")])
+    if state.paused is not None or state.dispute is not None:
+        return Decision()
+    block = compliance.stopped(state, "sms")
+    if block is not None:
+        return Decision(events=[_unconfirmed(state, seq, now, block.rule, block.detail)])
+    until = state.confirmation_deferred.get(seq)
+    if until is not None and until > now:
+        return Decision(wake_at=until, next_what="agreement confirmation")
+    opening, rule, detail = compliance.next_allowed(state, now)
+    if opening > now:
+        deferred = ContactDeferred(
+            at=now,
+            rule=rule,
+            detail=detail,
+            until=opening,
+            channel="sms",
+            stage=stage,
+            action_index=-1,
+            occurrence=0,
+            agreement_seq=seq,
+        )
+        return Decision(events=[deferred])
+    return Decision(
+        effect=Effect(
+            channel="sms",
+            stage=stage,
+            action_index=-1,
+            occurrence=0,
+            template=CONFIRMATION_TEMPLATE,
+            idempotency_key=f"{state.case_id}:agreement:{seq}",
+            phone_index=state.phone() or 0,
+            agreement_seq=seq,
+        ),
+        next_what="agreement confirmation",
+    )
+
+
+def _unconfirmed(state: CaseState, seq: int, now: datetime, rule: str, detail: str) -> Event:
+    return ContactSkipped(
+        at=now,
+        rule=rule,
+        detail=detail,
+        channel="sms",
+        stage=state.stage.name if state.stage is not None else "opening",
+        action_index=-1,
+        occurrence=0,
+        agreement_seq=seq,
+    )
+
+
+def _collect(state: CaseState, now: datetime) -> Decision:
+    """No hold: the stage's next contact, or the next stage."""
     active = state.active_elapsed(now)
     due = _next_action(state)
     stage_index, stage_offset = _next_stage(state)
@@ -84,7 +182,7 @@ def decide(state: CaseState, now: datetime) -> Decision:
         if guarded and (state.rules >= 2 or due.action.channel == "third_party_sms"):
             return _guarded(state, due, at, now, what)
         window = state.policy.contact_window
-        if window is not None and due.action.channel != "legal_handoff":
+        if window is not None and CHANNELS[due.action.channel].guarded:
             at = next_opening(at, window, state.case.borrower.timezone)
         if at > now:
             return Decision(wake_at=at, next_what=what)
@@ -106,6 +204,14 @@ def _guarded(state: CaseState, due: _Due, at: datetime, now: datetime, what: str
     """Rules 2: the compliance guard decides whether the due contact goes out now."""
     if at > now:
         return Decision(wake_at=at, next_what=what)
+    waits = state.deferred.get(due.action_index)
+    if state.rules >= COALESCE_RULES and waits is not None and waits > now:
+        return Decision(wake_at=waits, next_what=f"{what}, deferred")  # expired: next opening
+    if state.rules >= COALESCE_RULES and _superseded(state, due, now):
+        coalesced = compliance.Block(
+            "coalesced", f"a later {due.action.channel} is due at the same opening"
+        )
+        return Decision(events=[_skipped(state, due, now, coalesced)], next_what=what)
     block = compliance.check(state, due.action.channel, now)
     if block is None:
         return Decision(effect=_effect(state, due), next_what=what)
@@ -132,6 +238,24 @@ def _guarded(state: CaseState, due: _Due, at: datetime, now: datetime, what: str
         return Decision(events=events, next_what=what)
     until = state.deferred.get(due.action_index, block.until)
     return Decision(wake_at=until, next_what=f"{what}, deferred: {block.rule}")
+
+
+def _superseded(state: CaseState, due: _Due, now: datetime) -> bool:
+    """Another occurrence of the same channel is due now too and was due later (this
+    action's next occurrence, or another action's): this one has piled up. Actions of
+    one channel due at the same instant are the policy's choice and all go (the caps
+    still apply)."""
+    active = state.active_elapsed(now)
+    _, stage_end = _next_stage(state)
+    day = due.action.occurrence_day(due.occurrence + 1)
+    if day is not None:
+        offset = state.stage_offset + day * state.policy.day_length
+        if offset <= active and (stage_end is None or offset < stage_end):
+            return True
+    return any(
+        other.action.channel == due.action.channel and other.offset > due.offset
+        for other in _due_now(state, now)
+    )
 
 
 def _skipped(state: CaseState, due: _Due, now: datetime, block: compliance.Block) -> Event:
@@ -326,7 +450,16 @@ def _effect(state: CaseState, due: _Due) -> Effect:
         template=due.action.template,
         third_party=state.third_party() if due.action.channel == "third_party_sms" else None,
         phone_index=(state.phone() or 0) if state.rules >= 2 else 0,
-        # The sequence number the case had reached when the attempt was decided: unique
-        # per case (every effect is followed by its event) and stable across retries.
-        idempotency_key=f"{state.case_id}:{state.seq + 1}",
+        idempotency_key=_key(state, due),
     )
+
+
+def _key(state: CaseState, due: _Due) -> str:
+    """The idempotency key the provider dedupes on: stable across the activity's retries.
+    Rules 3 name the occurrence (the cadence it belongs to, the action, the occurrence),
+    so an attempt that expired in an outage and is decided again at the next opening
+    asks with the same key: a message that did reach the provider goes out once. Before,
+    the sequence number the case had reached (every effect was followed by its event)."""
+    if state.rules >= OCCURRENCE_KEY_RULES:
+        return f"{state.case_id}:{state.cadence_seq}.{due.action_index}.{due.occurrence}"
+    return f"{state.case_id}:{state.seq + 1}"

@@ -1,24 +1,104 @@
-"""Turning a performed effect's receipt into its domain event. Pure."""
+"""What crosses to a provider and back, pure: the request an effect becomes, and the
+event its receipt becomes. Both read the channel table (`schemas/channels.py`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from schemas.activity_io import ProviderReceipt
+from schemas.activity_io import OutboundRequest, ProviderReceipt, agreement_reference
+from schemas.channels import CHANNELS, TEMPLATE_VARIABLES
 from schemas.events import ContactAttempted, Event, FieldVisitScheduled, HandedToLegal
 from workflows.decide import Effect
+from workflows.state import CaseState
 
-ACTIVITY_FOR_CHANNEL = {
-    "sms": "send_sms",
-    "call": "place_call",
-    "field_visit": "schedule_field_visit",
-    "legal_handoff": "hand_to_legal",
-    "third_party_sms": "send_sms",
-}
+# The variables of an agreement's confirmation SMS (template `agreement_confirmation`).
+CONFIRMATION_VARIABLES = frozenset(
+    {"name", "loan_id", "amount", "currency", "pay_by", "kind", "reference"}
+)
+
+
+def outbound_request(state: CaseState, effect: Effect, now: datetime) -> OutboundRequest:
+    """The provider request of `effect`: its recipient by the channel's addressing, and
+    exactly the variables its kind of template is given."""
+    spec = CHANNELS[effect.channel]
+    borrower = state.case.borrower
+    if spec.address == "phone":
+        recipient = borrower.phones[effect.phone_index]
+    elif spec.address == "third_party_phone":
+        if effect.third_party is None:
+            raise ValueError(f"a {effect.channel} effect names no emergency contact")
+        recipient = borrower.emergency_contacts[effect.third_party].phone
+    else:
+        recipient = borrower.id
+    return OutboundRequest(
+        case_id=state.case_id,
+        idempotency_key=effect.idempotency_key,
+        channel=effect.channel,
+        stage=effect.stage,
+        recipient=recipient,
+        language=borrower.language,
+        template=effect.template,
+        variables=template_variables(state, effect, now),
+    )
+
+
+def template_variables(state: CaseState, effect: Effect, now: datetime) -> dict[str, str]:
+    borrower, loan = state.case.borrower, state.case.loan
+    if effect.agreement_seq is not None:
+        return _confirmation(state, effect.agreement_seq)
+    kind = CHANNELS[effect.channel].template
+    if kind is None:
+        return {}
+    if kind == "third_party":
+        # Nothing about the debt reaches a third party: the borrower's name only.
+        values = {"borrower_name": borrower.name}
+    else:
+        values = {
+            "name": borrower.name,
+            "loan_id": loan.id,
+            "amount": str(state.balance.total),
+            "currency": loan.currency,
+            "days_past_due": str(state.days_past_due(now)),
+        }
+    assert set(values) == TEMPLATE_VARIABLES[kind]
+    return values
+
+
+def _confirmation(state: CaseState, agreement_seq: int) -> dict[str, str]:
+    agreement = state.agreement
+    if agreement is None or agreement.seq != agreement_seq:
+        raise ValueError(f"no agreement #{agreement_seq} in force to confirm")
+    kind = (
+        "promise"
+        if agreement is state.promise
+        else "plan"
+        if agreement is state.plan
+        else "settlement"
+    )
+    values = {
+        "name": state.case.borrower.name,
+        "loan_id": state.case.loan.id,
+        "currency": state.case.loan.currency,
+        "kind": kind,
+        "reference": agreement_reference(state.case_id, agreement_seq),
+    }
+    if state.promise is not None:
+        values |= {"amount": str(state.promise.amount), "pay_by": str(state.promise.pay_by)}
+    elif state.settlement is not None:
+        values |= {
+            "amount": str(state.settlement.amount),
+            "pay_by": str(state.settlement.pay_by),
+        }
+    elif state.plan is not None:
+        values["amount"] = str(sum(i.amount for i in state.plan.instalments))
+    assert set(values) <= CONFIRMATION_VARIABLES
+    return values
 
 
 def event_for(effect: Effect, receipt: ProviderReceipt, now: datetime) -> Event:
-    if effect.channel == "field_visit":
+    """The event a provider's receipt for `effect` becomes."""
+    made = CHANNELS[effect.channel].attempt_event
+    if made == "field_visit_scheduled":
         return FieldVisitScheduled(
             at=now,
             stage=effect.stage,
@@ -27,7 +107,7 @@ def event_for(effect: Effect, receipt: ProviderReceipt, now: datetime) -> Event:
             idempotency_key=effect.idempotency_key,
             provider_ref=receipt.provider_ref,
         )
-    if effect.channel == "legal_handoff":
+    if made == "handed_to_legal":
         return HandedToLegal(
             at=now,
             stage=effect.stage,
@@ -47,4 +127,5 @@ def event_for(effect: Effect, receipt: ProviderReceipt, now: datetime) -> Event:
         idempotency_key=effect.idempotency_key,
         provider_ref=receipt.provider_ref,
         outcome=receipt.outcome,
+        agreement_seq=effect.agreement_seq,
     )

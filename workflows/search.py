@@ -17,17 +17,21 @@ DAYS_PAST_DUE = SearchAttributeKey.for_int("DunningDaysPastDue")
 ALL_KEYS: tuple[SearchAttributeKey[Any], ...] = (STAGE, CASE_STATE, POLICY, DAYS_PAST_DUE)
 
 
-def case_state_name(state: CaseState) -> CaseStateName:
+def case_state_name(state: CaseState, audit_blocked: bool = False) -> CaseStateName:
+    if audit_blocked:
+        return "audit_blocked"  # operators must see it first, whatever else holds
     if state.is_closed:
         return "closed"
     return "paused" if state.paused is not None else "open"
 
 
-def attributes_for(state: CaseState, days_past_due: int) -> dict[str, str | int]:
+def attributes_for(
+    state: CaseState, days_past_due: int, audit_blocked: bool = False
+) -> dict[str, str | int]:
     stage = state.stage
     return {
         STAGE.name: stage.name if stage is not None else "opening",
-        CASE_STATE.name: case_state_name(state),
+        CASE_STATE.name: case_state_name(state, audit_blocked),
         POLICY.name: state.policy.ref,
         DAYS_PAST_DUE.name: days_past_due,
     }

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.case import CaseInput
 from schemas.commands import Instalment
 from schemas.compliance import UNREACHABLE_AFTER_FAILED_CALLS
-from schemas.events import Event
+from schemas.events import ApprovalKind, Event
 from schemas.policy import Policy, Stage
 
 RECENT_EVENTS = 10
@@ -109,6 +110,29 @@ class AgreementRef(BaseModel):
     sha256: str
 
 
+class PendingApproval(BaseModel):
+    """An action waiting for a second principal (four eyes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seq: int
+    kind: ApprovalKind
+    requested_by: str
+    command: dict[str, Any]
+    expires_at: datetime
+
+
+class FailureRecord(BaseModel):
+    """A contact a provider refused for good, kept for the status (the last few)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: datetime
+    channel: str
+    stage: str
+    reason: str
+
+
 class CallRecord(BaseModel):
     """A call handed to the dialer, kept a few days for the compliance caps."""
 
@@ -178,6 +202,24 @@ class CaseState(BaseModel):
         default_factory=list, description="emergency contacts who asked not to be contacted"
     )
     hard_stops: list[str] = Field(default_factory=list)
+    approvals: list[PendingApproval] = Field(
+        default_factory=list, description="four eyes: requests waiting for approval"
+    )
+    failures: list[FailureRecord] = Field(
+        default_factory=list, description="the last contacts a provider refused for good"
+    )
+    confirmations: list[int] = Field(
+        default_factory=list,
+        description="rules 3: agreements (by seq) whose confirmation SMS is still due",
+    )
+    confirmation_deferred: dict[int, datetime] = Field(
+        default_factory=dict, description="per agreement seq: its confirmation waits until"
+    )
+    cadence_seq: int = Field(
+        default=0,
+        description="seq of the event that last (re)started the stage's cadence: with the "
+        "action and occurrence it names an attempt across retries and expiries (rules 3)",
+    )
     counters: dict[str, int] = Field(default_factory=dict)
     recent: list[tuple[int, Event]] = Field(default_factory=list)
 

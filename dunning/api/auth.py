@@ -21,7 +21,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from dunning.api.problems import Problem
 from dunning.api.services import services
-from dunning.api.tokens import Principal, Role, lookup
+from dunning.api.tokens import Principal, lookup
+from schemas.roles import Role
 
 SERVICE, OPERATOR, SUPERVISOR, AUDITOR = Role.service, Role.operator, Role.supervisor, Role.auditor
 

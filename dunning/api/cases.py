@@ -6,6 +6,21 @@ import re
 
 from dunning import case_client
 from dunning.api.problems import Problem
+from schemas.refusals import Refusal, RefusalKind
+
+# A refusal's kind decides the status; its code is the problem's type.
+REFUSAL_STATUS: dict[RefusalKind, int] = {
+    RefusalKind.conflict: 409,
+    RefusalKind.invalid: 422,
+    RefusalKind.forbidden: 403,
+    RefusalKind.unavailable: 503,
+}
+REFUSAL_TITLE: dict[RefusalKind, str] = {
+    RefusalKind.conflict: "The case refused the action",
+    RefusalKind.invalid: "The input does not fit this case",
+    RefusalKind.forbidden: "Needs another principal",
+    RefusalKind.unavailable: "A dependency did not answer; nothing was recorded",
+}
 
 # `case-<loan id>` or the loan id (schemas.case.Identifier).
 _LOAN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -25,5 +40,18 @@ def case_problem(exc: case_client.CaseError, case_id: str) -> Problem:
     if isinstance(exc, case_client.CaseClosed):
         return Problem(409, "case-closed", f"case {case_id} is closed")
     if isinstance(exc, case_client.ActionRejected):
-        return Problem(409, "rejected", exc.reason)
+        return refusal_problem(exc.code, exc.reason)
     return Problem(409, "rejected", str(exc))
+
+
+def refusal_problem(code: Refusal | None, reason: str) -> Problem:
+    """`urn:dunning:problem:refused:<code>`, with `code` as a member too."""
+    if code is None:
+        return Problem(409, "rejected", reason)
+    return Problem(
+        REFUSAL_STATUS[code.kind],
+        f"refused:{code.value}",
+        reason,
+        title=REFUSAL_TITLE[code.kind],
+        extra={"code": code.value},
+    )

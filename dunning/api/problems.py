@@ -38,6 +38,7 @@ class ProblemDetails(BaseModel):
     status: int
     detail: str | None = None
     errors: list[FieldProblem] | None = None
+    code: str | None = None
 
 
 # Titles by slug: one per kind of problem, so clients can branch on `type`.
@@ -72,6 +73,7 @@ class Problem(Exception):
         errors: Sequence[Mapping[str, str]] | None = None,
         headers: Mapping[str, str] | None = None,
         title: str | None = None,
+        extra: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(detail or slug)
         self.status = status
@@ -80,6 +82,7 @@ class Problem(Exception):
         self.errors = [dict(e) for e in errors] if errors is not None else None
         self.headers = dict(headers or {})
         self.title = title or TITLES.get(slug, slug.replace("-", " ").capitalize())
+        self.extra = dict(extra or {})
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -91,6 +94,7 @@ class Problem(Exception):
             body["detail"] = self.detail
         if self.errors is not None:
             body["errors"] = self.errors
+        body.update(self.extra)
         return body
 
     def response(self) -> JSONResponse:

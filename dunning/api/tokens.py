@@ -12,19 +12,13 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 import asyncpg
 
+from schemas.roles import Role
+
 TOKEN_BYTES = 32
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
-
-
-class Role(StrEnum):
-    service = "service"
-    operator = "operator"
-    supervisor = "supervisor"
-    auditor = "auditor"
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,9 @@ from workflows.status_view import case_status
 # Fields of CaseStatus that depend on the instant it is computed at (a query answers
 # at the workflow's last task time), so a rebuilt status cannot be asked to match them.
 TIME_DEPENDENT = frozenset({"days_past_due", "next_action"})
+# Fields only the running workflow knows, not its events: the attempt in flight, and
+# whether the audit store refuses its events (then `state` says so too).
+SHELL_ONLY = frozenset({"in_flight", "audit_blocked"})
 # A query may see events the workflow has not flushed to the log yet (they are
 # written before every wait); give it this long to catch up before calling it a gap.
 SETTLE_ATTEMPTS = 20
@@ -102,8 +105,9 @@ def check_chain(rows: list[AuditRow]) -> tuple[int, Problem | None]:
 
 def compare(case_id: str, audit: CaseStatus, live: CaseStatus) -> list[Problem]:
     """Every field where the status rebuilt from the log differs from the live one."""
-    ours = _flat(audit.model_dump(mode="json", exclude=set(TIME_DEPENDENT)))
-    theirs = _flat(live.model_dump(mode="json", exclude=set(TIME_DEPENDENT)))
+    skip = set(TIME_DEPENDENT | SHELL_ONLY) | ({"state"} if live.audit_blocked else set())
+    ours = _flat(audit.model_dump(mode="json", exclude=skip))
+    theirs = _flat(live.model_dump(mode="json", exclude=skip))
     return [
         Problem(case_id, None, "live", f"{key}: audit {ours.get(key)!r}, live {theirs.get(key)!r}")
         for key in sorted(ours.keys() | theirs.keys())

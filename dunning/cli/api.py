@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from dunning.cli.common import console, errors, fail, run, settings
+from schemas.roles import Role
 
 token_app = typer.Typer(help="Bearer tokens for the HTTP API.", no_args_is_help=True)
 
@@ -41,10 +42,10 @@ def token_create(
     from dunning.api import tokens
 
     try:
-        chosen = tokens.Role(role)
+        chosen = Role(role)
         tokens.check_name(name)
     except ValueError as exc:
-        fail(str(exc) if "name" in str(exc) else f"role: one of {', '.join(tokens.Role)}", 2)
+        fail(str(exc) if "name" in str(exc) else f"role: one of {', '.join(Role)}", 2)
     current = settings()
 
     async def go() -> str:

@@ -169,7 +169,7 @@ def _register_demo() -> None:
 
 
 _register_demo()
-register_actions(app)
+register_actions(app, {"policy": policy_app})
 
 
 def _register_codec_server() -> None:

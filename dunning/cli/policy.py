@@ -9,43 +9,12 @@ from rich.table import Table
 
 from dunning.cli.common import console, fail, settings
 from dunning.policies import PolicyError, load, load_file
-from schemas.commands import MigratePolicy
 from schemas.policy import ActionSpec, Policy
 
 policy_app = typer.Typer(
     help="Escalation policies: check a file, show a policy, move a case to another version.",
     no_args_is_help=True,
 )
-
-
-@policy_app.command()
-def migrate(
-    case: str = typer.Argument(..., help="case id or loan id"),
-    to: str = typer.Option(..., "--to", help="NAME@VERSION of the policy to move to"),
-    reason: str = typer.Option(..., help="why the case changes policy (audited)"),
-    operator: str = typer.Option(..., help="who decides it (audited)"),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """Move an open case to another policy version: an audited operator action. Open
-    cases never change policy otherwise, whatever is published."""
-    from dunning.cli.actions import perform
-
-    settings()
-    if "@" not in to:
-        fail(f"--to: give NAME@VERSION (as in {to}@2): a migration names its version", code=2)
-    try:
-        policy = load(to)
-    except PolicyError as exc:
-        fail(str(exc), code=2)
-    perform(
-        case,
-        "migrate_policy",
-        lambda: MigratePolicy.model_validate(
-            {"operator": operator, "reason": reason, "policy": policy}
-        ),
-        as_json,
-        f"moved to {policy.ref}",
-    )
 
 
 @policy_app.command()

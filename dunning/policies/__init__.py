@@ -12,14 +12,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from dunning.settings import get_settings
-from dunning.templates import (
-    MESSAGE_VARIABLES,
-    OPT_OUT_LINES,
-    THIRD_PARTY_VARIABLES,
-    available,
-    source,
-    variables,
-)
+from dunning.templates import OPT_OUT_LINES, available, source, variables
+from schemas.channels import CHANNELS, TEMPLATE_VARIABLES
 from schemas.policy import Policy
 
 SHIPPED = Path(__file__).parent
@@ -63,8 +57,10 @@ def _check_templates(path: Path, policy: Policy) -> None:
                     raise PolicyError(
                         f"{path}: {field}: no template {action.template!r} for language {language}"
                     )
-                third_party = action.channel == "third_party_sms"
-                allowed = THIRD_PARTY_VARIABLES if third_party else MESSAGE_VARIABLES
+                kind = CHANNELS[action.channel].template
+                assert kind is not None  # an action with a template is on a templated channel
+                third_party = kind == "third_party"
+                allowed = TEMPLATE_VARIABLES[kind]
                 unknown = variables(action.template, language) - allowed
                 if unknown:
                     why = " (a third party must not learn of the debt)" if third_party else ""

@@ -15,13 +15,9 @@ from jinja2.sandbox import SandboxedEnvironment
 
 TEMPLATE_DIR = Path(__file__).parent
 
-# What the workflow passes to a policy's SMS templates (LoanCollection._perform). A
-# template that uses anything else is refused when its policy is checked or loaded,
-# not when a message is due.
-MESSAGE_VARIABLES = frozenset({"name", "loan_id", "amount", "currency", "days_past_due"})
-# A message to an emergency contact must not disclose the debt (docs/domain.md rules 3
-# and 8): its template gets the borrower's name and nothing else.
-THIRD_PARTY_VARIABLES = frozenset({"borrower_name"})
+# The variables a policy's templates are given are declared once, per kind of
+# template, in `schemas.channels.TEMPLATE_VARIABLES`; `dunning.policies` refuses a
+# template that uses anything else when its policy is checked or loaded.
 # Every SMS carries an opt-out (docs/domain.md rule 5); `policy check` looks for it.
 OPT_OUT_LINES = {"en": "Reply STOP to opt out", "zh-CN": "回复TD退订"}
 

@@ -1,0 +1,148 @@
+"""The channels a policy can use: one row per channel, everything about it in one place.
+
+Everything else reads this table: the policy checks (`schemas/policy.py`), the guard
+(`workflows/compliance.py`), the pure provider-request builder
+(`workflows/requests.py`), the activities (`activities/outbound.py`), the webhook
+provider and the worker's settings. Adding a channel is a row here, its activity, and
+its provider's method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+Channel = Literal["sms", "call", "field_visit", "legal_handoff", "third_party_sms"]
+# What an attempt is addressed to: the borrower's current phone (the first not reported
+# invalid), an emergency contact's phone, or the borrower's id (partners who look the
+# borrower up themselves).
+Address = Literal["phone", "third_party_phone", "borrower_id"]
+# Which partner carries it: one webhook URL setting per partner (`DUNNING_WEBHOOK_<X>_URL`).
+Partner = Literal["sms", "dialer", "field", "legal"]
+# Which variables its template is given (see TEMPLATE_VARIABLES).
+TemplateKind = Literal["message", "third_party"]
+# The event a performed attempt becomes.
+AttemptEvent = Literal["contact_attempted", "field_visit_scheduled", "handed_to_legal"]
+
+# The variables each kind of template is given, and nothing else: `policy check`
+# refuses a template that uses another, and `workflows/requests.py` supplies exactly
+# these. A message to an emergency contact must not disclose the debt (docs/domain.md
+# rules 3 and 8): its template gets the borrower's name only.
+TEMPLATE_VARIABLES: dict[TemplateKind, frozenset[str]] = {
+    "message": frozenset({"name", "loan_id", "amount", "currency", "days_past_due"}),
+    "third_party": frozenset({"borrower_name"}),
+}
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    name: Channel
+    activity: str  # the activity that performs an attempt
+    partner: Partner
+    address: Address
+    template: TemplateKind | None  # None: no message text (a call, a handoff)
+    guarded: bool  # the compliance guard decides every attempt (window, caps, stops)
+    capped: bool  # counts toward the profile's call caps (schemas/compliance.py)
+    once: bool  # happens at most once per stage (no `every_days`)
+    ceased_by: frozenset[str]  # cease-contact channels that stop it ("all" included)
+    default_outcome: str  # what a partner's 2xx without an `outcome` means
+    attempt_event: AttemptEvent
+    personal: tuple[str, ...]  # request fields holding personal data (never logged)
+    deadline: bool  # an attempt ends with the borrower's contact window
+
+
+ANY_CEASE = frozenset({"sms", "call", "email", "letter", "all"})
+
+CHANNELS: dict[Channel, ChannelSpec] = {
+    spec.name: spec
+    for spec in (
+        ChannelSpec(
+            name="sms",
+            activity="send_sms",
+            partner="sms",
+            address="phone",
+            template="message",
+            guarded=True,
+            capped=False,
+            once=False,
+            ceased_by=frozenset({"sms", "all"}),
+            default_outcome="delivered",
+            attempt_event="contact_attempted",
+            personal=("recipient", "body"),
+            deadline=True,
+        ),
+        ChannelSpec(
+            name="call",
+            activity="place_call",
+            partner="dialer",
+            address="phone",
+            template=None,
+            guarded=True,
+            capped=True,
+            once=False,
+            ceased_by=frozenset({"call", "all"}),
+            default_outcome="unknown",  # a dialer must say how the call went
+            attempt_event="contact_attempted",
+            personal=("recipient",),
+            deadline=True,
+        ),
+        ChannelSpec(
+            name="third_party_sms",
+            activity="send_sms",
+            partner="sms",
+            address="third_party_phone",
+            template="third_party",
+            guarded=True,
+            capped=False,
+            once=False,
+            ceased_by=frozenset({"all"}),
+            default_outcome="delivered",
+            attempt_event="contact_attempted",
+            personal=("recipient", "body"),
+            deadline=True,
+        ),
+        ChannelSpec(
+            name="field_visit",
+            activity="schedule_field_visit",
+            partner="field",
+            address="borrower_id",
+            template=None,
+            guarded=True,
+            capped=False,
+            once=True,
+            ceased_by=ANY_CEASE,  # a visit is contact on every channel at once
+            default_outcome="requested",
+            attempt_event="field_visit_scheduled",
+            personal=(),
+            deadline=True,
+        ),
+        ChannelSpec(
+            name="legal_handoff",
+            activity="hand_to_legal",
+            partner="legal",
+            address="borrower_id",
+            template=None,
+            guarded=False,  # not contact with the borrower: escalation goes on
+            capped=False,
+            once=True,
+            ceased_by=frozenset(),
+            default_outcome="accepted",
+            attempt_event="handed_to_legal",
+            personal=(),
+            deadline=False,
+        ),
+    )
+}
+
+GUARDED: frozenset[Channel] = frozenset(c for c, spec in CHANNELS.items() if spec.guarded)
+TEMPLATED: frozenset[Channel] = frozenset(
+    c for c, spec in CHANNELS.items() if spec.template is not None
+)
+ACTIVITIES: frozenset[str] = frozenset(spec.activity for spec in CHANNELS.values())
+
+assert set(CHANNELS) == set(get_args(Channel)), "every channel has its row"
+
+
+def spec(channel: str) -> ChannelSpec:
+    """The row of `channel` (a `Channel`; KeyError for anything else)."""
+    return CHANNELS[channel]  # type: ignore[index]
