@@ -20,7 +20,7 @@ from dunning.templates import (
     source,
     variables,
 )
-from schemas.policy import Policy
+from schemas.policy import Policy, day_length_problem
 
 SHIPPED = Path(__file__).parent
 
@@ -47,6 +47,9 @@ def load_file(path: Path) -> Policy:
             for err in exc.errors()
         )
         raise PolicyError(f"{path}: {problems}") from exc
+    problem = day_length_problem(policy.day_length)
+    if problem is not None:
+        raise PolicyError(f"{path}: day_length: {problem}")
     _check_templates(path, policy)
     return policy
 
