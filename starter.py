@@ -15,8 +15,10 @@ import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -25,7 +27,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from dunning.policies import PolicyError, load
 from dunning.settings import Settings
-from schemas.case import CaseInput
+from schemas.case import CaseInput, dates_problem
 from workflows.inputs import LoanCollectionInput
 from workflows.loan_collection import LoanCollection
 from workflows.search import CASE_STATE, DAYS_PAST_DUE, POLICY, STAGE
@@ -135,6 +137,17 @@ def workflow_input(case: CaseInput) -> LoanCollectionInput:
     return LoanCollectionInput(case=case, policy=load(case.policy))
 
 
+def opening_problems(case: CaseInput, now: datetime | None = None) -> list[tuple[str, str]]:
+    """(field, problem) pairs a valid case still fails when it opens `now`: checks
+    against the clock, which belong to the opening and not to the model (events are
+    parsed again on replay, years later). Today: the loan's due date and days past due
+    must agree (`schemas.case.dates_problem`) on the borrower's local date."""
+    moment = now or datetime.now(UTC)
+    today = moment.astimezone(ZoneInfo(case.borrower.timezone)).date()
+    found = dates_problem(case.loan, today)
+    return [found] if found is not None else []
+
+
 async def open_case(client: Client, settings: Settings, row: int, raw: Any) -> RowResult:
     if isinstance(raw, CaseInput):
         raw = raw.model_dump(mode="json")
@@ -148,6 +161,10 @@ async def open_case(client: Client, settings: Settings, row: int, raw: Any) -> R
         return RowResult(row, loan_id, "invalid", describe_errors(exc))
     except PolicyError as exc:
         return RowResult(row, loan_id, "invalid", f"policy: {exc}")
+    problems = opening_problems(case)
+    if problems:
+        detail = "; ".join(f"{field}: {problem}" for field, problem in problems)
+        return RowResult(row, loan_id, "invalid", detail)
     try:
         await client.start_workflow(
             LoanCollection.run,

@@ -28,7 +28,7 @@ from dunning.api.tokens import Role
 from dunning.localstack.net import free_port
 from dunning.settings import Settings
 from tests.api_support import Caller, callers, serving
-from tests.factories import case_payload
+from tests.factories import case_payload, due_date_for
 
 PROBLEM = "application/problem+json"
 
@@ -155,6 +155,26 @@ async def test_invalid_input_is_422_naming_the_field_and_never_echoing_it(
     body = assert_problem(pay, 422, "invalid-input")
     assert {e["field"] for e in body["errors"]} == {"amount", "pay_by", "extra"}
     assert "lots" not in pay.text and "SECRET-7" not in pay.text
+
+
+async def test_a_due_date_that_disagrees_with_days_past_due_is_422_and_opens_nothing(
+    api: httpx.AsyncClient, who: dict[Role, Caller]
+) -> None:
+    """Issue 12, item 11: a loan due on 2099-12-31 "120 days past due" was opened and
+    handed to legal at once."""
+    service = who[Role.service].headers
+    loan = loan_id("dates")
+    case = case_payload(loan, loan={"due_date": "2099-12-31", "days_past_due": 120})
+    answer = await api.post("/cases", json=case, headers=service)
+    body = assert_problem(answer, 422, "invalid-input")
+    assert [e["field"] for e in body["errors"]] == ["loan.due_date"], body
+    assert_problem(await api.get(f"/cases/{loan}", headers=service), 404, "case-not-found")
+
+    late = case_payload(loan_id("dates"), loan={"due_date": due_date_for(30), "days_past_due": 1})
+    batch = await api.post("/cases", json={"cases": [late]}, headers=service)
+    (row,) = batch.json()["results"]
+    assert row["outcome"] == "invalid", row
+    assert row["errors"][0]["field"] == "loan.days_past_due", row
 
 
 async def test_unknown_case_is_404(api: httpx.AsyncClient, who: dict[Role, Caller]) -> None:

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from temporalio.worker import Worker
 
 import starter
 from dunning.settings import Settings
-from tests.factories import case_payload
+from tests.factories import case_input, case_payload
 from workflows.loan_collection import LoanCollection
 
 DUNNING = str(Path(sys.executable).parent / "dunning")
@@ -156,4 +157,32 @@ def test_schema_case_prints_the_case_json_schema() -> None:
     assert "phones" in defs["Borrower"]["properties"]
     assert {"principal", "interest", "fees", "currency", "due_date"} <= set(
         defs["Loan"]["properties"]
+    )
+
+
+def test_due_date_and_days_past_due_must_agree_within_the_tolerance() -> None:
+    """The rule itself, on the borrower's local date: a report a few days old or a time
+    zone apart is accepted, a due date in the future or far from the days past due is
+    not (issue 12, item 11)."""
+    from schemas.case import DPD_TOLERANCE_DAYS, dates_problem
+
+    today = date(2026, 12, 1)
+    loan = case_input().loan
+
+    def problem(due: date, dpd: int) -> tuple[str, str] | None:
+        return dates_problem(loan.model_copy(update={"due_date": due, "days_past_due": dpd}), today)
+
+    assert problem(date(2026, 11, 30), 1) is None
+    assert problem(today, 1) is None  # due today for the borrower, a day late for the backend
+    for lag in range(-DPD_TOLERANCE_DAYS, DPD_TOLERANCE_DAYS + 1):
+        assert problem(date(2026, 11, 1), 30 + lag) is None, lag
+    assert problem(date(2026, 11, 1), 30 + DPD_TOLERANCE_DAYS + 1) == (
+        "loan.days_past_due",
+        f"does not agree with loan.due_date (more than {DPD_TOLERANCE_DAYS} days from the days "
+        "since it, in the borrower's time zone)",
+    )
+    assert problem(date(2026, 12, 2), 1) is not None
+    assert problem(date(2099, 12, 31), 120) == (
+        "loan.due_date",
+        "is after today in the borrower's time zone: a loan past due fell due before",
     )

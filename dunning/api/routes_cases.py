@@ -114,7 +114,7 @@ OPEN_BODY = {
 
 
 def _validate(raw: Any) -> tuple[CaseInput | None, list[dict[str, str]]]:
-    """The case, or the field problems (the policy must load too)."""
+    """The case, or the field problems (the policy must load, the dates agree today)."""
     if not isinstance(raw, dict):
         return None, [{"field": "(case)", "problem": "must be an object"}]
     try:
@@ -124,6 +124,9 @@ def _validate(raw: Any) -> tuple[CaseInput | None, list[dict[str, str]]]:
         return None, field_problems(exc.errors(include_input=False, include_url=False))
     except PolicyError as exc:
         return None, [{"field": "policy", "problem": str(exc)}]
+    problems = starter.opening_problems(case)
+    if problems:
+        return None, [{"field": field, "problem": problem} for field, problem in problems]
     return case, []
 
 
