@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
@@ -186,3 +191,53 @@ def test_due_date_and_days_past_due_must_agree_within_the_tolerance() -> None:
         "loan.due_date",
         "is after today in the borrower's time zone: a loan past due fell due before",
     )
+
+
+async def test_a_loan_reopened_after_retention_is_refused_as_closed(
+    dev_client: Client,
+    dev_worker: Worker,
+    pool: asyncpg.Pool,
+    stack_settings: Settings,
+    task_queue: str,
+) -> None:
+    """Issue 12, item 14: once Temporal's retention has removed a closed case, the id
+    `case-<loan>` is free again, but the old case's audit rows (and outbox and agreement
+    keys) remain. Opening the loan again must not start a case that collides with them
+    (it failed on its first audit append): it is refused as closed, and nothing runs."""
+    settings = stack_settings.model_copy(update={"task_queue": task_queue})
+    payload = case_payload(_loan_id("L-again"))
+    first = await starter.open_case(dev_client, settings, 1, payload)
+    assert first.outcome == "opened", first
+    case_id = first.case_id or ""
+
+    async def rows() -> int:
+        async with pool.acquire() as conn:
+            found: int = await conn.fetchval(
+                "SELECT count(*) FROM audit_events WHERE case_id = $1", case_id
+            )
+        return found
+
+    deadline = time.monotonic() + 30
+    while await rows() == 0:
+        assert time.monotonic() < deadline, "the case wrote no audit row"
+        await asyncio.sleep(0.2)
+    handle = dev_client.get_workflow_handle(case_id)
+    await handle.terminate("closed")
+    # What retention does once the namespace's period has passed.
+    await dev_client.workflow_service.delete_workflow_execution(
+        DeleteWorkflowExecutionRequest(
+            namespace=dev_client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=case_id),
+        )
+    )
+    while await _exists(dev_client, case_id):
+        assert time.monotonic() < deadline + 30, "the execution was not deleted"
+        await asyncio.sleep(0.2)
+    kept = await rows()
+
+    again = await starter.open_case(dev_client, settings, 1, payload)
+
+    assert again.outcome == "already_closed", again
+    assert "audit log" in again.detail and "new loan id" in again.detail, again.detail
+    assert not await _exists(dev_client, case_id), "nothing was started"
+    assert await rows() == kept

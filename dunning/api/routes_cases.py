@@ -158,7 +158,7 @@ async def open_cases(
     if case is None:
         raise invalid(errors)
     current = services(request)
-    result = await starter.open_case(current.client, current.settings, 1, case)
+    result = await starter.open_case(current.client, current.settings, 1, case, pool=current.pool)
     if result.outcome == "opened":
         return JSONResponse(
             OpenedCase(case_id=case.case_id, loan_id=case.loan.id).model_dump(),
@@ -197,7 +197,9 @@ async def _open_batch(request: Request, payload: dict[str, Any]) -> JSONResponse
                 errors=[FieldError(**e) for e in errors],
             )
         async with gate:
-            done = await starter.open_case(current.client, current.settings, index, case)
+            done = await starter.open_case(
+                current.client, current.settings, index, case, pool=current.pool
+            )
         return RowResult(
             row=index,
             loan_id=done.loan_id,

@@ -234,3 +234,12 @@ async def case_ids(conn: asyncpg.Connection) -> list[str]:
     """Every case the log knows, sorted."""
     rows = await conn.fetch("SELECT DISTINCT case_id FROM audit_events ORDER BY case_id")
     return [row["case_id"] for row in rows]
+
+
+async def has_rows(conn: asyncpg.Connection | asyncpg.Pool, case_id: str) -> bool:
+    """Whether the log holds any row of this case (a case opened before, maybe long
+    closed and gone from Temporal)."""
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM audit_events WHERE case_id = $1)", case_id
+    )
+    return found
