@@ -50,7 +50,17 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
 
 @pytest.fixture(scope="session")
 async def pool(stack_settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    """The audit store as the worker and the API see it: the application role, which may
+    append and read, never change or remove (tests/test_db_roles.py)."""
     async with asyncpg.create_pool(stack_settings.database_url, min_size=1, max_size=10) as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+async def owner_pool(stack_settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    """The schema's owner (a superuser on the embedded stack): for tests that play an
+    attacker with database rights, or look at the catalogue."""
+    async with asyncpg.create_pool(stack_settings.owner_database_url, min_size=1, max_size=2) as p:
         yield p
 
 

@@ -50,8 +50,8 @@ async def api(
 
 
 @pytest.fixture(scope="module")
-async def who(pool: asyncpg.Pool) -> dict[Role, Caller]:
-    return await callers(pool)
+async def who(owner_pool: asyncpg.Pool) -> dict[Role, Caller]:
+    return await callers(owner_pool)
 
 
 def loan_id(tag: str) -> str:

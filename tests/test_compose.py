@@ -14,6 +14,7 @@ import re
 import shlex
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import typer
@@ -23,7 +24,7 @@ from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKe
 import workflows.search
 from dunning import codec
 from dunning.cli.main import app
-from dunning.settings import Settings
+from dunning.settings import APP_ROLE, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -154,12 +155,20 @@ def test_engine_environment_is_made_of_settings_fields(
 
 def test_engine_environment_points_at_the_stack(services: dict[str, dict[str, Any]]) -> None:
     env = env_of(services["worker"])
-    assert env == env_of(services["migrate"]), "migrate and worker share one environment"
+    migrate = env_of(services["migrate"])
+    owner_url = migrate.pop("DUNNING_DATABASE_OWNER_URL")
+    assert env == migrate, "migrate has the worker's environment and the owner's URL"
+    # Least privilege (docs/security.md): only the migration knows the owner's URL; the
+    # workers and the API connect as the application role.
+    assert "DUNNING_DATABASE_OWNER_URL" not in env
+    assert urlsplit(env["DUNNING_DATABASE_URL"]).username == APP_ROLE
+    assert urlsplit(owner_url).username == "postgres"
+    assert urlsplit(owner_url).hostname == urlsplit(env["DUNNING_DATABASE_URL"]).hostname
     assert env["DUNNING_TEMPORAL_ADDRESS"] == "temporal:7233"
     assert env["DUNNING_TEMPORAL_NAMESPACE"] == "default"
     assert env["DUNNING_TASK_QUEUE"] == "dunning"
     assert env["DUNNING_LOG_FORMAT"] == "json"
-    url = env["DUNNING_DATABASE_URL"]
+    url = interpolate(env["DUNNING_DATABASE_URL"], {})
     assert re.fullmatch(r"postgresql://[^@/]+@audit-db:5432/dunning", url), url
     audit_env = env_of(services["audit-db"])
     assert audit_env["POSTGRES_DB"] == "dunning"

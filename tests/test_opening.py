@@ -39,6 +39,7 @@ def cli_env(settings: Settings) -> dict[str, str]:
         **os.environ,
         "DUNNING_TEMPORAL_ADDRESS": settings.temporal_address,
         "DUNNING_DATABASE_URL": settings.database_url,
+        "DUNNING_DATABASE_OWNER_URL": settings.owner_database_url,
         "DUNNING_STATE_DIR": str(settings.state_dir),
         "DUNNING_TEMPORAL_UI_PORT": str(settings.temporal_ui_port),
         "DUNNING_TASK_QUEUE": settings.task_queue,

@@ -47,8 +47,8 @@ async def api_url(
 
 
 @pytest.fixture(scope="module")
-async def who(pool: asyncpg.Pool) -> dict[Role, Caller]:
-    return await callers(pool)
+async def who(owner_pool: asyncpg.Pool) -> dict[Role, Caller]:
+    return await callers(owner_pool)
 
 
 @pytest.fixture
