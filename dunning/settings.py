@@ -97,6 +97,17 @@ class Settings(BaseSettings):
     codec_key_id: str | None = Field(
         default=None, description="the key id that encrypts; the others only decrypt (rotation)"
     )
+    audit_signing_key: SecretStr | None = Field(
+        default=None,
+        description="base64 of the 32-byte Ed25519 private key workers sign audit head "
+        "checkpoints with; unset: the embedded stack's <state_dir>/audit-signing-key.json",
+    )
+    audit_verify_keys: list[str] = Field(
+        default_factory=list,
+        description="base64 Ed25519 public keys `dunning audit verify` accepts on "
+        "checkpoints (JSON list; older keys after a rotation); the signing key's own is "
+        "always accepted",
+    )
     codec_server_token: SecretStr | None = Field(
         default=None, description="bearer token `dunning codec-server` requires"
     )

@@ -97,17 +97,18 @@ def task_queue() -> str:
 
 @pytest.fixture
 async def ts_worker(
-    ts_env: WorkflowEnvironment, pool: asyncpg.Pool, task_queue: str
+    ts_env: WorkflowEnvironment, pool: asyncpg.Pool, stack_settings: Settings, task_queue: str
 ) -> AsyncIterator[Worker]:
-    """A worker on the time-skipping server; activities write to the real PostgreSQL."""
-    async with build_worker(ts_env.client, pool, task_queue) as worker:
+    """A worker on the time-skipping server; activities write to the real PostgreSQL
+    (as the application role), checkpoints signed with the private stack's key."""
+    async with build_worker(ts_env.client, pool, task_queue, stack_settings) as worker:
         yield worker
 
 
 @pytest.fixture
 async def dev_worker(
-    dev_client: Client, pool: asyncpg.Pool, task_queue: str
+    dev_client: Client, pool: asyncpg.Pool, stack_settings: Settings, task_queue: str
 ) -> AsyncIterator[Worker]:
     """A worker on the dev server (real time)."""
-    async with build_worker(dev_client, pool, task_queue) as worker:
+    async with build_worker(dev_client, pool, task_queue, stack_settings) as worker:
         yield worker

@@ -155,12 +155,16 @@ def test_engine_environment_is_made_of_settings_fields(
 
 def test_engine_environment_points_at_the_stack(services: dict[str, dict[str, Any]]) -> None:
     env = env_of(services["worker"])
+    signing_key = env.pop("DUNNING_AUDIT_SIGNING_KEY")
     migrate = env_of(services["migrate"])
     owner_url = migrate.pop("DUNNING_DATABASE_OWNER_URL")
     assert env == migrate, "migrate has the worker's environment and the owner's URL"
     # Least privilege (docs/security.md): only the migration knows the owner's URL; the
-    # workers and the API connect as the application role.
+    # workers and the API connect as the application role; only workers sign.
     assert "DUNNING_DATABASE_OWNER_URL" not in env
+    assert re.fullmatch(r"\$\{DUNNING_AUDIT_SIGNING_KEY:\?[^}]+\}", signing_key), signing_key
+    for name in ("migrate", "api"):
+        assert "DUNNING_AUDIT_SIGNING_KEY" not in env_of(services[name]), name
     assert urlsplit(env["DUNNING_DATABASE_URL"]).username == APP_ROLE
     assert urlsplit(owner_url).username == "postgres"
     assert urlsplit(owner_url).hostname == urlsplit(env["DUNNING_DATABASE_URL"]).hostname
@@ -253,9 +257,9 @@ def test_api_serves_on_8000_from_every_interface_after_migrations(
     assert set(options) <= declared, f"unknown options {set(options) - declared}"
     depends = api["depends_on"]
     assert depends["migrate"]["condition"] == "service_completed_successfully"
-    assert env_of(api) == env_of(services["worker"]), (
-        "the API and the workers share one environment"
-    )
+    worker = env_of(services["worker"])
+    worker.pop("DUNNING_AUDIT_SIGNING_KEY")
+    assert env_of(api) == worker, "the API has the workers' environment, without their key"
     assert "/healthz" in " ".join(command_words({"command": api["healthcheck"]["test"]}))
 
 

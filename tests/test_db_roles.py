@@ -23,12 +23,13 @@ from dunning.settings import Settings
 # so a new table without a decision about its privileges fails this test.
 EXPECTED = {
     "audit_events": {"SELECT", "INSERT"},
+    "audit_checkpoints": {"SELECT", "INSERT"},
     "audit_reveals": {"INSERT"},
     "agreements": {"SELECT", "INSERT"},
     "outbox": {"SELECT", "INSERT"},
     "api_tokens": {"SELECT"},
     "api_idempotency": {"SELECT", "INSERT", "UPDATE", "DELETE"},
-    "schema_migrations": set(),
+    "schema_migrations": {"SELECT"},
 }
 ALL = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 
@@ -83,6 +84,8 @@ async def test_the_application_role_has_exactly_its_privileges(
         "TRUNCATE audit_events",
         "ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only",
         "DELETE FROM agreements",
+        "DELETE FROM audit_checkpoints",
+        "UPDATE audit_checkpoints SET hash = ''",
         "UPDATE outbox SET body = ''",
         "DELETE FROM audit_reveals",
         "UPDATE api_tokens SET role = 'supervisor'",

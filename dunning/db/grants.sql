@@ -32,9 +32,13 @@ REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM dunning_app;
 GRANT SELECT, INSERT ON audit_events TO dunning_app;
 GRANT SELECT, INSERT ON agreements TO dunning_app;
 GRANT SELECT, INSERT ON outbox TO dunning_app;
+GRANT SELECT, INSERT ON audit_checkpoints TO dunning_app;
 GRANT INSERT ON audit_reveals TO dunning_app;
 GRANT USAGE ON SEQUENCE outbox_id_seq, audit_reveals_id_seq TO dunning_app;
 
 -- The API: looks tokens up (the owner creates and revokes them), keeps idempotency keys.
 GRANT SELECT ON api_tokens TO dunning_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON api_idempotency TO dunning_app;
+
+-- `dunning audit verify`: when signed checkpoints began (0005_audit_checkpoints).
+GRANT SELECT ON schema_migrations TO dunning_app;

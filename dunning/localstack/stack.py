@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dunning.codec import ensure_key_file
+from dunning.db import checkpoints
 from dunning.db.migrate import prepare
 from dunning.localstack import postgres, temporal
 from dunning.localstack.net import free_port, split_address
@@ -108,6 +109,8 @@ async def up_async(settings: Settings) -> StackInfo:
         # The payload key (dunning.codec), made once and kept: data written with it stays
         # readable. Settings with keys of their own do not use it.
         ensure_key_file(state_dir)
+        # The workers' key for signing audit checkpoints (dunning.db.checkpoints), likewise.
+        checkpoints.ensure_key_file(state_dir)
         started_temporal = temporal.running_pid(state_dir) is None
         started_postgres = postgres.running_pid(state_dir) is None
         try:
