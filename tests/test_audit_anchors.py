@@ -21,6 +21,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -300,3 +301,17 @@ def test_the_public_key_verifies_what_the_signing_key_signs(stack_settings: Sett
     assert keys.problem(good) is None
     assert keys.problem(dataclasses.replace(good, seq=4)) is not None
     assert keys.problem(dataclasses.replace(good, key_id="0" * 16)) is not None
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [("not base64!", "is not valid base64"), ("c2hvcnQ=", "must be 32 bytes")],
+)
+def test_a_bad_signing_key_is_refused_naming_it(tmp_path: Path, key: str, problem: str) -> None:
+    bad = Settings(_env_file=None, state_dir=tmp_path, audit_signing_key=key)  # type: ignore[call-arg]
+    with pytest.raises(checkpoints.SigningKeyError, match=f"audit signing key {problem}"):
+        checkpoints.signer(bad)
+    nothing = Settings(_env_file=None, state_dir=tmp_path)  # type: ignore[call-arg]
+    with pytest.raises(checkpoints.SigningKeyError, match="DUNNING_AUDIT_SIGNING_KEY"):
+        checkpoints.signer(nothing)  # a worker without a key does not start
+    assert checkpoints.verifier(nothing) is None
