@@ -15,17 +15,22 @@ import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
+import asyncpg
 from pydantic import ValidationError
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
+from dunning.db import audit_store
 from dunning.policies import PolicyError, load
 from dunning.settings import Settings
-from schemas.case import CaseInput
+from schemas.case import CaseInput, dates_problem
 from workflows.inputs import LoanCollectionInput
 from workflows.loan_collection import LoanCollection
 from workflows.search import CASE_STATE, DAYS_PAST_DUE, POLICY, STAGE
@@ -135,7 +140,28 @@ def workflow_input(case: CaseInput) -> LoanCollectionInput:
     return LoanCollectionInput(case=case, policy=load(case.policy))
 
 
-async def open_case(client: Client, settings: Settings, row: int, raw: Any) -> RowResult:
+def opening_problems(case: CaseInput, now: datetime | None = None) -> list[tuple[str, str]]:
+    """(field, problem) pairs a valid case still fails when it opens `now`: checks
+    against the clock, which belong to the opening and not to the model (events are
+    parsed again on replay, years later). Today: the loan's due date and days past due
+    must agree (`schemas.case.dates_problem`) on the borrower's local date."""
+    moment = now or datetime.now(UTC)
+    today = moment.astimezone(ZoneInfo(case.borrower.timezone)).date()
+    found = dates_problem(case.loan, today)
+    return [found] if found is not None else []
+
+
+CLOSED_BEFORE = (
+    "a case for this loan was opened before and its record is kept in the audit log "
+    "(Temporal no longer holds it); open a new delinquency under a new loan id"
+)
+
+
+async def open_case(
+    client: Client, settings: Settings, row: int, raw: Any, *, pool: asyncpg.Pool | None = None
+) -> RowResult:
+    """Validate and open one case. `pool` (the audit store) is used to refuse a loan
+    whose earlier case is still in the audit log; without one, a connection is made."""
     if isinstance(raw, CaseInput):
         raw = raw.model_dump(mode="json")
     loan_id = _loan_id(raw)
@@ -148,6 +174,20 @@ async def open_case(client: Client, settings: Settings, row: int, raw: Any) -> R
         return RowResult(row, loan_id, "invalid", describe_errors(exc))
     except PolicyError as exc:
         return RowResult(row, loan_id, "invalid", f"policy: {exc}")
+    problems = opening_problems(case)
+    if problems:
+        detail = "; ".join(f"{field}: {problem}" for field, problem in problems)
+        return RowResult(row, loan_id, "invalid", detail)
+    if await _closed_before(settings, pool, case.case_id):
+        # Temporal's retention removed the old case, so its workflow id is free again,
+        # but its audit rows, outbox and agreement keys remain: a new case under the
+        # same id would collide with them (it failed on its first audit append).
+        try:
+            await client.get_workflow_handle(case.case_id).describe()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return RowResult(row, case.loan.id, "already_closed", CLOSED_BEFORE)
     try:
         await client.start_workflow(
             LoanCollection.run,
@@ -179,6 +219,16 @@ async def open_case(client: Client, settings: Settings, row: int, raw: Any) -> R
     return RowResult(row, case.loan.id, "opened", case.case_id)
 
 
+async def _closed_before(settings: Settings, pool: asyncpg.Pool | None, case_id: str) -> bool:
+    if pool is not None:
+        return await audit_store.has_rows(pool, case_id)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        return await audit_store.has_rows(conn, case_id)
+    finally:
+        await conn.close()
+
+
 def _loan_id(raw: Any) -> str | None:
     if isinstance(raw, dict) and isinstance(raw.get("loan"), dict):
         value = raw["loan"].get("id")
@@ -195,14 +245,18 @@ async def open_cases(
     """Open every row, a bounded number at a time; results in row order."""
     gate = asyncio.Semaphore(MAX_CONCURRENT_STARTS)
 
-    async def one(index: int, raw: Any) -> RowResult:
-        async with gate:
-            result = await open_case(client, settings, index, raw)
-        if on_result is not None:
-            on_result(result)
-        return result
+    async with asyncpg.create_pool(
+        settings.database_url, min_size=1, max_size=MAX_CONCURRENT_STARTS
+    ) as pool:
 
-    return list(await asyncio.gather(*(one(i, raw) for i, raw in enumerate(rows, start=1))))
+        async def one(index: int, raw: Any) -> RowResult:
+            async with gate:
+                result = await open_case(client, settings, index, raw, pool=pool)
+            if on_result is not None:
+                on_result(result)
+            return result
+
+        return list(await asyncio.gather(*(one(i, raw) for i, raw in enumerate(rows, start=1))))
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from activities.audit import AuditActivities
 from activities.outbound import OutboundActivities
 from activities.providers.sandbox import SandboxProvider
 from activities.providers.webhook import WebhookProvider, WebhookUrls
+from dunning.db import checkpoints
 from dunning.logging_setup import configure
 from dunning.settings import Settings, get_settings
 from dunning.temporal_client import connect
@@ -99,7 +100,8 @@ def build_worker(
     preload_reference_data()
     provider = provider or build_provider(settings, pool)
     outbound = OutboundActivities(sms=provider, dialer=provider, field=provider, legal=provider)
-    audit = AuditActivities(pool)
+    # Every append is anchored by a signed checkpoint: no key, no worker.
+    audit = AuditActivities(pool, checkpoints.signer(settings))
     agreements = AgreementActivities(pool, sms_gateway=provider)
     return Worker(
         client,

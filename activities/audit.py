@@ -1,5 +1,9 @@
 """The audit append activity: every domain event, once, in the PostgreSQL log.
 
+Its result, the head the append left (seq and hash per case), is kept by Temporal in
+the case's history, and the same head is signed into `audit_checkpoints`: the two
+anchors `dunning audit verify` holds the log to (docs/architecture.md, "Audit").
+
 A passing outage (no connection, a restart, a deadlock) is raised as it is and the
 activity retries. An append the store refuses for good — the events themselves are
 refused (a data or constraint error, a trigger's exception) or the database denies the
@@ -16,7 +20,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from dunning.db import audit_store
-from schemas.activity_io import AuditBatch
+from dunning.db.checkpoints import CheckpointSigner
+from schemas.activity_io import AuditAppended, AuditBatch
 
 log = structlog.get_logger("dunning.audit")
 
@@ -32,16 +37,17 @@ def refused_for_good(exc: BaseException) -> bool:
 
 
 class AuditActivities:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, signer: CheckpointSigner) -> None:
         self._pool = pool
+        self._signer = signer
 
     @activity.defn(name="append_audit")
-    async def append_audit(self, batch: AuditBatch) -> int:
+    async def append_audit(self, batch: AuditBatch) -> AuditAppended:
         case_id = batch.records[0].case_id if batch.records else None
         async with self._pool.acquire() as conn:
             try:
-                fresh = await audit_store.append(
-                    conn, batch.workflow_id, batch.run_id, batch.records
+                appended = await audit_store.append_batch(
+                    conn, batch.workflow_id, batch.run_id, batch.records, self._signer
                 )
             except audit_store.AuditConflict as exc:
                 raise ApplicationError(str(exc), type="AuditConflict", non_retryable=True) from exc
@@ -60,6 +66,6 @@ class AuditActivities:
             case_id=case_id,
             workflow_id=batch.workflow_id,
             records=len(batch.records),
-            new=fresh,
+            new=appended.new,
         )
-        return fresh
+        return appended

@@ -115,7 +115,12 @@ async def bench(
         running_api(create_app(settings, client=client, pool=pool)) as api,
         httpx.AsyncClient(base_url=api.url, timeout=120) as http,
     ):
-        token = await tokens.create(pool, tokens.Role.service, f"bench-{tag}")
+        # Tokens are the owner's to make; the API itself may only read them.
+        owner = await asyncpg.connect(settings.owner_database_url)
+        try:
+            token = await tokens.create(owner, tokens.Role.service, f"bench-{tag}")
+        finally:
+            await owner.close()
         headers = {"Authorization": f"Bearer {token}"}
         # Warm up imports, pools and connections (not measured).
         await run_singles(http, headers, [case_payload(f"W-{tag}-{i}") for i in range(20)], 8)

@@ -37,14 +37,28 @@ def _drop_temporal_noise(
     return event
 
 
-def configure(
-    log_format: str = "console", level: str = "INFO", stream: TextIO | None = None
-) -> None:
+def formatter(log_format: str = "console", colors: bool = False) -> logging.Formatter:
+    """The formatter every handler uses: masked, rendered as JSON or for a console."""
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=(stream or sys.stderr).isatty())
+        else structlog.dev.ConsoleRenderer(colors=colors)
     )
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_SHARED,
+        processors=[
+            _drop_temporal_noise,
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            mask_event,
+            renderer,
+        ],
+    )
+
+
+def configure(
+    log_format: str = "console", level: str = "INFO", stream: TextIO | None = None
+) -> None:
     structlog.configure(
         processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -52,18 +66,7 @@ def configure(
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=_SHARED,
-            processors=[
-                _drop_temporal_noise,
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
-                mask_event,
-                renderer,
-            ],
-        )
-    )
+    handler.setFormatter(formatter(log_format, colors=(stream or sys.stderr).isatty()))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -10,6 +10,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +18,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 EMBEDDED_PG_PORT = 54329
 EMBEDDED_TEMPORAL_PORT = 7233
 EMBEDDED_TEMPORAL_UI_PORT = 8233
+# The database role whose privileges the application has (dunning/db/grants.sql): the
+# worker's and the API's user is it, or a member of it. Migrations run as the owner.
+APP_ROLE = "dunning_app"
+EMBEDDED_SUPERUSER = "postgres"
 
 
 class Settings(BaseSettings):
@@ -31,8 +36,15 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "dunning"
     database_url: str = Field(
-        default=f"postgresql://postgres@127.0.0.1:{EMBEDDED_PG_PORT}/dunning",
-        description="PostgreSQL URL of the audit store",
+        default=f"postgresql://{APP_ROLE}@127.0.0.1:{EMBEDDED_PG_PORT}/dunning",
+        description="PostgreSQL URL of the audit store for the worker, the API and the CLI: "
+        f"a user with the {APP_ROLE} role's privileges only (append, read)",
+    )
+    database_owner_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL of the schema's owner, for migrations and tokens only; "
+        f"unset: {EMBEDDED_SUPERUSER} on the same server when database_url's user is "
+        f"{APP_ROLE} (the embedded stack), else database_url itself",
     )
     state_dir: Path = Field(
         default=Path(".dunning"),
@@ -85,9 +97,32 @@ class Settings(BaseSettings):
     codec_key_id: str | None = Field(
         default=None, description="the key id that encrypts; the others only decrypt (rotation)"
     )
+    audit_signing_key: SecretStr | None = Field(
+        default=None,
+        description="base64 of the 32-byte Ed25519 private key workers sign audit head "
+        "checkpoints with; unset: the embedded stack's <state_dir>/audit-signing-key.json",
+    )
+    audit_verify_keys: list[str] = Field(
+        default_factory=list,
+        description="base64 Ed25519 public keys `dunning audit verify` accepts on "
+        "checkpoints (JSON list; older keys after a rotation); the signing key's own is "
+        "always accepted",
+    )
     codec_server_token: SecretStr | None = Field(
         default=None, description="bearer token `dunning codec-server` requires"
     )
+
+    @property
+    def owner_database_url(self) -> str:
+        """Where migrations (and token management) connect: the schema's owner."""
+        if self.database_owner_url:
+            return self.database_owner_url
+        url = urlsplit(self.database_url)
+        if url.username != APP_ROLE:
+            return self.database_url  # one user does both, as before the roles
+        host = url.hostname or "127.0.0.1"
+        netloc = f"{EMBEDDED_SUPERUSER}@{host}" + (f":{url.port}" if url.port else "")
+        return urlunsplit(url._replace(netloc=netloc))
 
     @field_validator("codec_keys", mode="before")
     @classmethod

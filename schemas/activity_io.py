@@ -46,6 +46,27 @@ class AuditBatch(BaseModel):
     records: list[AuditRecord]
 
 
+class AuditHead(BaseModel):
+    """The last row of a case's log after an append: kept in the workflow's Temporal
+    history as the activity's result, so `dunning audit verify` can tell rows removed
+    from the end of the log, or a rewritten tail, from the log itself."""
+
+    model_config = IO
+
+    case_id: str
+    seq: int
+    hash: str
+
+
+class AuditAppended(BaseModel):
+    """What `append_audit` did: how many rows were new, and the head of each case."""
+
+    model_config = IO
+
+    new: int
+    heads: list[AuditHead]
+
+
 class AgreementRequest(BaseModel):
     """Render, send and store an agreement (promise, plan or settlement) once."""
 

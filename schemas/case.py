@@ -117,6 +117,10 @@ class Borrower(BaseModel):
         return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+# How far a loan's days past due may be from the days since its due date, at opening.
+DPD_TOLERANCE_DAYS = 3
+
+
 class Loan(BaseModel):
     """The overdue loan; amounts are what is outstanding today, split by kind."""
 
@@ -128,8 +132,15 @@ class Loan(BaseModel):
     interest: Amount = Decimal(0)
     fees: Amount = Decimal(0)
     penalty: Amount = Decimal(0)
-    due_date: date
-    days_past_due: int = Field(ge=1, le=3650)
+    due_date: date = Field(
+        description="the oldest unpaid due date; at opening it must agree with "
+        f"`days_past_due` within {DPD_TOLERANCE_DAYS} days, in the borrower's time zone"
+    )
+    days_past_due: int = Field(
+        ge=1,
+        le=3650,
+        description="days since `due_date` as the lender counts them; escalation starts here",
+    )
     product: HumanText = Field(min_length=1, max_length=64)
 
     @model_validator(mode="after")
@@ -146,6 +157,28 @@ class Loan(BaseModel):
     @property
     def outstanding(self) -> Decimal:
         return self.principal + self.interest + self.fees + self.penalty
+
+
+def dates_problem(loan: Loan, today: date) -> tuple[str, str] | None:
+    """(field, problem) when `loan.due_date` and `loan.days_past_due` disagree on
+    `today`, the borrower's local date at opening; None when they agree.
+
+    A pure function of the date it is given, and deliberately not a validator of
+    `Loan`: a `CaseOpened` event carries the loan as it was opened and is parsed again
+    on every replay, years later, when "today" is long past. The starter and the API
+    apply it when a case opens (`starter.opening_problems`)."""
+    if loan.due_date > today:
+        return (
+            "loan.due_date",
+            "is after today in the borrower's time zone: a loan past due fell due before",
+        )
+    if abs((today - loan.due_date).days - loan.days_past_due) > DPD_TOLERANCE_DAYS:
+        return (
+            "loan.days_past_due",
+            f"does not agree with loan.due_date (more than {DPD_TOLERANCE_DAYS} days from the "
+            "days since it, in the borrower's time zone)",
+        )
+    return None
 
 
 class CaseInput(BaseModel):

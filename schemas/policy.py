@@ -16,6 +16,27 @@ from schemas.channels import CHANNELS, TEMPLATED, Channel
 
 FROZEN = ConfigDict(extra="forbid", frozen=True)
 
+# A policy day is a real day, on which the legal contact window and quiet days apply,
+# or an accelerated day of at most an hour (demos, tests), which keeps the policy's own
+# window and has no quiet days. Anything in between would be treated as accelerated and
+# switch the law's window off, so it is refused when a policy is loaded.
+REAL_DAY = timedelta(days=1)
+MAX_ACCELERATED_DAY = timedelta(hours=1)
+
+
+def day_length_problem(day: timedelta) -> str | None:
+    """Why `day` cannot be a policy's day length, or None.
+
+    Applied where policies are loaded and checked (`dunning.policies.load_file`), not
+    in the model: cases opened before the rule pinned their policy into `CaseOpened`,
+    and those events must still parse when they are replayed."""
+    if day == REAL_DAY or timedelta(0) < day <= MAX_ACCELERATED_DAY:
+        return None
+    return (
+        "must be exactly 1 day (real time: the contact window and quiet days apply) or "
+        "an accelerated day of at most 1 hour"
+    )
+
 
 class ContactWindow(BaseModel):
     """Hours of the borrower's local day in which contact may happen; [start, end)."""
@@ -145,7 +166,8 @@ class Policy(BaseModel):
     day_length: timedelta = Field(
         default=timedelta(days=1),
         gt=timedelta(0),
-        description="length of a policy 'day'; shorter only in accelerated demo policies",
+        description="length of a policy 'day': exactly 1 day, or an accelerated day of at "
+        "most 1 hour (demos and tests; no legal window, no quiet days)",
     )
     contact_window: ContactWindow | None = Field(
         default=None, description="borrower-local hours for contact; None means any time"

@@ -37,10 +37,11 @@ async def serving(settings: Settings, client: Client, pool: asyncpg.Pool) -> Asy
         yield running.url
 
 
-async def callers(pool: asyncpg.Pool) -> dict[Role, Caller]:
-    """A fresh token for each role, named `<role>-<random>`."""
+async def callers(owner_pool: asyncpg.Pool) -> dict[Role, Caller]:
+    """A fresh token for each role, named `<role>-<random>`, made as `dunning token
+    create` makes them: as the schema's owner (the API may only read tokens)."""
     found = {}
     for role in Role:
         name = f"{role.value}-{uuid.uuid4().hex[:6]}"
-        found[role] = Caller(role, name, await tokens.create(pool, role, name))
+        found[role] = Caller(role, name, await tokens.create(owner_pool, role, name))
     return found

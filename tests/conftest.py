@@ -50,7 +50,17 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
 
 @pytest.fixture(scope="session")
 async def pool(stack_settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    """The audit store as the worker and the API see it: the application role, which may
+    append and read, never change or remove (tests/test_db_roles.py)."""
     async with asyncpg.create_pool(stack_settings.database_url, min_size=1, max_size=10) as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+async def owner_pool(stack_settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    """The schema's owner (a superuser on the embedded stack): for tests that play an
+    attacker with database rights, or look at the catalogue."""
+    async with asyncpg.create_pool(stack_settings.owner_database_url, min_size=1, max_size=2) as p:
         yield p
 
 
@@ -87,17 +97,18 @@ def task_queue() -> str:
 
 @pytest.fixture
 async def ts_worker(
-    ts_env: WorkflowEnvironment, pool: asyncpg.Pool, task_queue: str
+    ts_env: WorkflowEnvironment, pool: asyncpg.Pool, stack_settings: Settings, task_queue: str
 ) -> AsyncIterator[Worker]:
-    """A worker on the time-skipping server; activities write to the real PostgreSQL."""
-    async with build_worker(ts_env.client, pool, task_queue) as worker:
+    """A worker on the time-skipping server; activities write to the real PostgreSQL
+    (as the application role), checkpoints signed with the private stack's key."""
+    async with build_worker(ts_env.client, pool, task_queue, stack_settings) as worker:
         yield worker
 
 
 @pytest.fixture
 async def dev_worker(
-    dev_client: Client, pool: asyncpg.Pool, task_queue: str
+    dev_client: Client, pool: asyncpg.Pool, stack_settings: Settings, task_queue: str
 ) -> AsyncIterator[Worker]:
     """A worker on the dev server (real time)."""
-    async with build_worker(dev_client, pool, task_queue) as worker:
+    async with build_worker(dev_client, pool, task_queue, stack_settings) as worker:
         yield worker

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from temporalio.client import Client, WorkflowHandle
 
@@ -31,13 +32,26 @@ def case_payload(loan_id: str = "L-1001", **overrides: Any) -> dict[str, Any]:
         "principal": "1000.00",
         "interest": "50.00",
         "fees": "20.00",
-        "due_date": "2026-10-01",
+        "due_date": "",  # derived from days_past_due below, unless given
         "days_past_due": 1,
         "product": "consumer-instalment",
     }
     borrower.update(overrides.pop("borrower", {}))
-    loan.update(overrides.pop("loan", {}))
+    loan_overrides = overrides.pop("loan", {})
+    loan.update(loan_overrides)
+    if "due_date" not in loan_overrides and isinstance(loan["days_past_due"], int):
+        # Opening checks that the two agree with today (in the borrower's time zone).
+        loan["due_date"] = due_date_for(loan["days_past_due"], str(borrower["timezone"]))
     return {"borrower": borrower, "loan": loan, **overrides}
+
+
+def due_date_for(days_past_due: int, timezone: str = "Asia/Shanghai") -> str:
+    """The due date a loan `days_past_due` days overdue today (borrower-local) has."""
+    try:
+        today = datetime.now(ZoneInfo(timezone)).date()
+    except (ValueError, KeyError):  # a bad-input test's time zone: any date will do
+        today = datetime.now(UTC).date()
+    return (today - timedelta(days=days_past_due)).isoformat()
 
 
 def case_input(loan_id: str = "L-1001", **overrides: Any) -> CaseInput:
@@ -80,7 +94,6 @@ def fault_policy(day: timedelta, legal_day: int, sms_days: tuple[int, ...] = (0,
 
 
 TOTAL = Decimal("1070.00")
-DUE = date(2026, 10, 1)
 
 
 async def open_with_starter(

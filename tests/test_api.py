@@ -28,7 +28,7 @@ from dunning.localstack.net import free_port
 from dunning.settings import Settings
 from schemas.roles import Role
 from tests.api_support import Caller, callers, serving
-from tests.factories import case_payload
+from tests.factories import case_payload, due_date_for
 
 PROBLEM = "application/problem+json"
 
@@ -50,8 +50,8 @@ async def api(
 
 
 @pytest.fixture(scope="module")
-async def who(pool: asyncpg.Pool) -> dict[Role, Caller]:
-    return await callers(pool)
+async def who(owner_pool: asyncpg.Pool) -> dict[Role, Caller]:
+    return await callers(owner_pool)
 
 
 def loan_id(tag: str) -> str:
@@ -155,6 +155,26 @@ async def test_invalid_input_is_422_naming_the_field_and_never_echoing_it(
     body = assert_problem(pay, 422, "invalid-input")
     assert {e["field"] for e in body["errors"]} == {"amount", "pay_by", "extra"}
     assert "lots" not in pay.text and "SECRET-7" not in pay.text
+
+
+async def test_a_due_date_that_disagrees_with_days_past_due_is_422_and_opens_nothing(
+    api: httpx.AsyncClient, who: dict[Role, Caller]
+) -> None:
+    """Issue 12, item 11: a loan due on 2099-12-31 "120 days past due" was opened and
+    handed to legal at once."""
+    service = who[Role.service].headers
+    loan = loan_id("dates")
+    case = case_payload(loan, loan={"due_date": "2099-12-31", "days_past_due": 120})
+    answer = await api.post("/cases", json=case, headers=service)
+    body = assert_problem(answer, 422, "invalid-input")
+    assert [e["field"] for e in body["errors"]] == ["loan.due_date"], body
+    assert_problem(await api.get(f"/cases/{loan}", headers=service), 404, "case-not-found")
+
+    late = case_payload(loan_id("dates"), loan={"due_date": due_date_for(30), "days_past_due": 1})
+    batch = await api.post("/cases", json={"cases": [late]}, headers=service)
+    (row,) = batch.json()["results"]
+    assert row["outcome"] == "invalid", row
+    assert row["errors"][0]["field"] == "loan.days_past_due", row
 
 
 async def test_unknown_case_is_404(api: httpx.AsyncClient, who: dict[Role, Caller]) -> None:
@@ -308,7 +328,7 @@ async def test_four_eyes_two_principals_from_two_tokens(
 
 
 async def test_a_write_off_needs_a_second_supervisor(
-    api: httpx.AsyncClient, who: dict[Role, Caller], pool: asyncpg.Pool
+    api: httpx.AsyncClient, who: dict[Role, Caller], owner_pool: asyncpg.Pool
 ) -> None:
     loan = loan_id("writeoff")
     supervisor, operator = who[Role.supervisor], who[Role.operator]
@@ -323,7 +343,7 @@ async def test_a_write_off_needs_a_second_supervisor(
     approval = {"request": request, "reason": "agreed"}
     alone = await api.post(f"/cases/{loan}/approve", json=approval, headers=supervisor.headers)
     assert "a different principal" in assert_problem(alone, 403, "refused:same_person")["detail"]
-    second = (await callers(pool))[Role.supervisor]
+    second = (await callers(owner_pool))[Role.supervisor]
     written_off = await api.post(f"/cases/{loan}/approve", json=approval, headers=second.headers)
     assert written_off.status_code == 200, written_off.text
     assert written_off.json()["status"]["closed_reason"] == "written_off"

@@ -94,14 +94,14 @@ async def api(
 
 
 @pytest.fixture(scope="module")
-async def headers(pool: asyncpg.Pool) -> dict[str, dict[str, str]]:
-    by_role: dict[Role, Caller] = await callers(pool)
+async def headers(owner_pool: asyncpg.Pool) -> dict[str, dict[str, str]]:
+    by_role: dict[Role, Caller] = await callers(owner_pool)
     found = {role.value: caller.headers for role, caller in by_role.items()}
     found["no token"] = {}
     found["unknown token"] = {"Authorization": "Bearer not-a-token"}
     revoked = f"gone-{uuid.uuid4().hex[:6]}"
-    token = await tokens.create(pool, Role.supervisor, revoked)
-    assert await tokens.revoke(pool, revoked) == 1
+    token = await tokens.create(owner_pool, Role.supervisor, revoked)
+    assert await tokens.revoke(owner_pool, revoked) == 1
     found["revoked token"] = {"Authorization": f"Bearer {token}"}
     return found
 

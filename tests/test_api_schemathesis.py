@@ -102,8 +102,10 @@ def fuzz(url: str, supervisor: dict[str, str], service: dict[str, str]) -> list[
     return failures
 
 
-async def test_no_generated_request_gets_a_server_error(api_url: str, pool: asyncpg.Pool) -> None:
-    by_role = await callers(pool)
+async def test_no_generated_request_gets_a_server_error(
+    api_url: str, owner_pool: asyncpg.Pool
+) -> None:
+    by_role = await callers(owner_pool)
     started = time.monotonic()
     failures = await asyncio.to_thread(
         fuzz, api_url, by_role[Role.supervisor].headers, by_role[Role.service].headers

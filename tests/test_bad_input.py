@@ -23,7 +23,7 @@ from dunning.action_table import BY_NAME
 from dunning.settings import Settings
 from schemas.refusals import Refusal
 from schemas.status import ActionResult, CaseStatus
-from tests.factories import case_payload
+from tests.factories import case_payload, due_date_for
 from workflows.loan_collection import LoanCollection
 
 
@@ -52,6 +52,23 @@ CASES: list[tuple[str, list[str], Any, str, str]] = [
     ("days past due a word", ["loan", "days_past_due"], "ten", "loan.days_past_due", "integer"),
     ("days past due huge", ["loan", "days_past_due"], 10**12, "loan.days_past_due", "less"),
     ("date impossible", ["loan", "due_date"], "2026-13-01", "loan.due_date", "valid date"),
+    # Due date and days past due must agree at opening (issue 12, item 11).
+    ("due date far ahead", ["loan", "due_date"], "2099-12-31", "loan.due_date", "after today"),
+    ("due date tomorrow", ["loan", "due_date"], due_date_for(-1), "loan.due_date", "after today"),
+    (
+        "due date a year back, 1 day past due",
+        ["loan", "due_date"],
+        due_date_for(366),
+        "loan.days_past_due",
+        "does not agree with loan.due_date",
+    ),
+    (
+        "due date 5 days back, 1 day past due",
+        ["loan", "due_date"],
+        due_date_for(5),
+        "loan.days_past_due",
+        "does not agree with loan.due_date",
+    ),
     ("currency unknown", ["loan", "currency"], "ZZ", "loan.currency", "ISO 4217"),
     ("currency a number", ["loan", "currency"], 156, "loan.currency", "valid string"),
     ("loan id with a space", ["loan", "id"], "L 1", "loan.id", "pattern"),

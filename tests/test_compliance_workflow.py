@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.providers.sandbox import SandboxProvider
+from dunning.settings import Settings
 from schemas.commands import ThirdPartyOptOut
 from schemas.events import Event
 from schemas.policy import Policy
@@ -33,11 +34,13 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 @pytest.fixture
 async def answering_worker(
-    ts_env: WorkflowEnvironment, pool: asyncpg.Pool, task_queue: str
+    ts_env: WorkflowEnvironment, pool: asyncpg.Pool, stack_settings: Settings, task_queue: str
 ) -> AsyncIterator[Worker]:
     """A worker whose dialer reports every call as answered: a conversation."""
     provider = SandboxProvider(pool, call_outcome="answered")
-    async with build_worker(ts_env.client, pool, task_queue, provider=provider) as worker:
+    async with build_worker(
+        ts_env.client, pool, task_queue, stack_settings, provider=provider
+    ) as worker:
         yield worker
 
 

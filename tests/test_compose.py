@@ -14,6 +14,7 @@ import re
 import shlex
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import typer
@@ -23,7 +24,7 @@ from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKe
 import workflows.search
 from dunning import codec
 from dunning.cli.main import app
-from dunning.settings import Settings
+from dunning.settings import APP_ROLE, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -154,12 +155,24 @@ def test_engine_environment_is_made_of_settings_fields(
 
 def test_engine_environment_points_at_the_stack(services: dict[str, dict[str, Any]]) -> None:
     env = env_of(services["worker"])
-    assert env == env_of(services["migrate"]), "migrate and worker share one environment"
+    signing_key = env.pop("DUNNING_AUDIT_SIGNING_KEY")
+    migrate = env_of(services["migrate"])
+    owner_url = migrate.pop("DUNNING_DATABASE_OWNER_URL")
+    assert env == migrate, "migrate has the worker's environment and the owner's URL"
+    # Least privilege (docs/security.md): only the migration knows the owner's URL; the
+    # workers and the API connect as the application role; only workers sign.
+    assert "DUNNING_DATABASE_OWNER_URL" not in env
+    assert re.fullmatch(r"\$\{DUNNING_AUDIT_SIGNING_KEY:\?[^}]+\}", signing_key), signing_key
+    for name in ("migrate", "api"):
+        assert "DUNNING_AUDIT_SIGNING_KEY" not in env_of(services[name]), name
+    assert urlsplit(env["DUNNING_DATABASE_URL"]).username == APP_ROLE
+    assert urlsplit(owner_url).username == "postgres"
+    assert urlsplit(owner_url).hostname == urlsplit(env["DUNNING_DATABASE_URL"]).hostname
     assert env["DUNNING_TEMPORAL_ADDRESS"] == "temporal:7233"
     assert env["DUNNING_TEMPORAL_NAMESPACE"] == "default"
     assert env["DUNNING_TASK_QUEUE"] == "dunning"
     assert env["DUNNING_LOG_FORMAT"] == "json"
-    url = env["DUNNING_DATABASE_URL"]
+    url = interpolate(env["DUNNING_DATABASE_URL"], {})
     assert re.fullmatch(r"postgresql://[^@/]+@audit-db:5432/dunning", url), url
     audit_env = env_of(services["audit-db"])
     assert audit_env["POSTGRES_DB"] == "dunning"
@@ -244,9 +257,9 @@ def test_api_serves_on_8000_from_every_interface_after_migrations(
     assert set(options) <= declared, f"unknown options {set(options) - declared}"
     depends = api["depends_on"]
     assert depends["migrate"]["condition"] == "service_completed_successfully"
-    assert env_of(api) == env_of(services["worker"]), (
-        "the API and the workers share one environment"
-    )
+    worker = env_of(services["worker"])
+    worker.pop("DUNNING_AUDIT_SIGNING_KEY")
+    assert env_of(api) == worker, "the API has the workers' environment, without their key"
     assert "/healthz" in " ".join(command_words({"command": api["healthcheck"]["test"]}))
 
 

@@ -41,6 +41,7 @@ def dunning(settings: Settings, *args: str, check: bool = True) -> str:
         **os.environ,
         "DUNNING_TEMPORAL_ADDRESS": settings.temporal_address,
         "DUNNING_DATABASE_URL": settings.database_url,
+        "DUNNING_DATABASE_OWNER_URL": settings.owner_database_url,
         "DUNNING_STATE_DIR": str(settings.state_dir),
         "DUNNING_TEMPORAL_UI_PORT": str(settings.temporal_ui_port),
     }
@@ -116,9 +117,9 @@ async def test_custom_search_attributes_are_registered(stack: tuple[Settings, st
 
 async def test_migrations_already_applied_apply_nothing(stack: tuple[Settings, str]) -> None:
     settings, _ = stack
-    assert await apply_migrations(settings.database_url) == []
-    assert await apply_migrations(settings.database_url) == []
-    conn = await asyncpg.connect(settings.database_url)
+    assert await apply_migrations(settings.owner_database_url) == []
+    assert await apply_migrations(settings.owner_database_url) == []
+    conn = await asyncpg.connect(settings.owner_database_url)
     try:
         rows = await conn.fetch("SELECT version FROM schema_migrations ORDER BY version")
         versions = [r["version"] for r in rows]
@@ -132,7 +133,7 @@ async def test_migrations_run_once_under_concurrency_and_refuse_edits(
     stack: tuple[Settings, str], tmp_path: Path
 ) -> None:
     settings, _ = stack
-    url = settings.database_url.rsplit("/", 1)[0] + "/scratch"
+    url = settings.owner_database_url.rsplit("/", 1)[0] + "/scratch"
     await ensure_database(url)
     await ensure_database(url)  # already there: no error
     folder = tmp_path / "migrations"

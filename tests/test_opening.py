@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import os
 import subprocess
 import sys
+import time
 import uuid
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 import starter
 from dunning.settings import Settings
-from tests.factories import case_payload
+from tests.factories import case_input, case_payload
 from workflows.loan_collection import LoanCollection
 
 DUNNING = str(Path(sys.executable).parent / "dunning")
@@ -33,6 +39,7 @@ def cli_env(settings: Settings) -> dict[str, str]:
         **os.environ,
         "DUNNING_TEMPORAL_ADDRESS": settings.temporal_address,
         "DUNNING_DATABASE_URL": settings.database_url,
+        "DUNNING_DATABASE_OWNER_URL": settings.owner_database_url,
         "DUNNING_STATE_DIR": str(settings.state_dir),
         "DUNNING_TEMPORAL_UI_PORT": str(settings.temporal_ui_port),
         "DUNNING_TASK_QUEUE": settings.task_queue,
@@ -157,3 +164,81 @@ def test_schema_case_prints_the_case_json_schema() -> None:
     assert {"principal", "interest", "fees", "currency", "due_date"} <= set(
         defs["Loan"]["properties"]
     )
+
+
+def test_due_date_and_days_past_due_must_agree_within_the_tolerance() -> None:
+    """The rule itself, on the borrower's local date: a report a few days old or a time
+    zone apart is accepted, a due date in the future or far from the days past due is
+    not (issue 12, item 11)."""
+    from schemas.case import DPD_TOLERANCE_DAYS, dates_problem
+
+    today = date(2026, 12, 1)
+    loan = case_input().loan
+
+    def problem(due: date, dpd: int) -> tuple[str, str] | None:
+        return dates_problem(loan.model_copy(update={"due_date": due, "days_past_due": dpd}), today)
+
+    assert problem(date(2026, 11, 30), 1) is None
+    assert problem(today, 1) is None  # due today for the borrower, a day late for the backend
+    for lag in range(-DPD_TOLERANCE_DAYS, DPD_TOLERANCE_DAYS + 1):
+        assert problem(date(2026, 11, 1), 30 + lag) is None, lag
+    assert problem(date(2026, 11, 1), 30 + DPD_TOLERANCE_DAYS + 1) == (
+        "loan.days_past_due",
+        f"does not agree with loan.due_date (more than {DPD_TOLERANCE_DAYS} days from the days "
+        "since it, in the borrower's time zone)",
+    )
+    assert problem(date(2026, 12, 2), 1) is not None
+    assert problem(date(2099, 12, 31), 120) == (
+        "loan.due_date",
+        "is after today in the borrower's time zone: a loan past due fell due before",
+    )
+
+
+async def test_a_loan_reopened_after_retention_is_refused_as_closed(
+    dev_client: Client,
+    dev_worker: Worker,
+    pool: asyncpg.Pool,
+    stack_settings: Settings,
+    task_queue: str,
+) -> None:
+    """Issue 12, item 14: once Temporal's retention has removed a closed case, the id
+    `case-<loan>` is free again, but the old case's audit rows (and outbox and agreement
+    keys) remain. Opening the loan again must not start a case that collides with them
+    (it failed on its first audit append): it is refused as closed, and nothing runs."""
+    settings = stack_settings.model_copy(update={"task_queue": task_queue})
+    payload = case_payload(_loan_id("L-again"))
+    first = await starter.open_case(dev_client, settings, 1, payload)
+    assert first.outcome == "opened", first
+    case_id = first.case_id or ""
+
+    async def rows() -> int:
+        async with pool.acquire() as conn:
+            found: int = await conn.fetchval(
+                "SELECT count(*) FROM audit_events WHERE case_id = $1", case_id
+            )
+        return found
+
+    deadline = time.monotonic() + 30
+    while await rows() == 0:
+        assert time.monotonic() < deadline, "the case wrote no audit row"
+        await asyncio.sleep(0.2)
+    handle = dev_client.get_workflow_handle(case_id)
+    await handle.terminate("closed")
+    # What retention does once the namespace's period has passed.
+    await dev_client.workflow_service.delete_workflow_execution(
+        DeleteWorkflowExecutionRequest(
+            namespace=dev_client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=case_id),
+        )
+    )
+    while await _exists(dev_client, case_id):
+        assert time.monotonic() < deadline + 30, "the execution was not deleted"
+        await asyncio.sleep(0.2)
+    kept = await rows()
+
+    again = await starter.open_case(dev_client, settings, 1, payload)
+
+    assert again.outcome == "already_closed", again
+    assert "audit log" in again.detail and "new loan id" in again.detail, again.detail
+    assert not await _exists(dev_client, case_id), "nothing was started"
+    assert await rows() == kept

@@ -35,6 +35,12 @@ BROKEN = [
         "agreements.resume_stage_after_broken: no stage named 'court'",
     ),
     ('day_length = "P1D"', 'day_length = "often"', "day_length: Input should be a valid"),
+    # A day is a real day (the legal window and quiet days apply) or an accelerated one of
+    # at most an hour; anything in between switched the window off (issue 12, item 7).
+    ('day_length = "P1D"', 'day_length = "P2D"', "day_length: must be exactly 1 day"),
+    ('day_length = "P1D"', 'day_length = "PT25H"', "day_length: must be exactly 1 day"),
+    ('day_length = "P1D"', 'day_length = "PT23H"', "day_length: must be exactly 1 day"),
+    ('day_length = "P1D"', 'day_length = "PT1H0.001S"', "day_length: must be exactly 1 day"),
     ('settlement_floor = "0.5"', 'settlement_floor = "1.5"', "settlement_floor: Input should be"),
     ("[[stages]]", "[[stagez]]", "stagez: Extra inputs are not permitted"),
     ('compliance = "cn"', 'compliance = "eu"', "compliance: Input should be 'cn' or 'us'"),
@@ -152,3 +158,18 @@ def test_earlier_versions_are_kept_beside_the_current_one(
             load("lender@two")
     finally:
         get_settings.cache_clear()
+
+
+def test_policy_check_refuses_a_day_between_an_hour_and_a_real_day(tmp_path: Path) -> None:
+    """`dunning policy check` names `day_length`; an hour-long accelerated day and a real
+    day are both accepted."""
+    for length, accepted in (("PT25H", False), ("P2D", False), ("PT1H", True), ("P1D", True)):
+        path = _policy(tmp_path, GOOD.replace('day_length = "P1D"', f'day_length = "{length}"'))
+        done = subprocess.run(
+            [DUNNING, "policy", "check", str(path)], capture_output=True, text=True
+        )
+        if accepted:
+            assert done.returncode == 0, (length, done.stderr)
+        else:
+            assert done.returncode == 1, (length, done.stdout)
+            assert f"{path}: day_length: must be exactly 1 day" in done.stderr, done.stderr

@@ -13,14 +13,20 @@ from temporalio.client import Client
 
 from dunning.api import problems, routes_actions, routes_cases, routes_health
 from dunning.api.idempotency import IdempotencyMiddleware
+from dunning.api.limits import BodyLimitMiddleware
 from dunning.api.problems import PROBLEM_JSON, ProblemDetails
 from dunning.api.services import Services
+from dunning.request_limits import MAX_API_BODY_BYTES, MAX_JSON_DEPTH
 from dunning.settings import Settings
 from dunning.temporal_client import connect
 from schemas.case import CaseInput
 
-DESCRIPTION = """\
+DESCRIPTION = f"""\
 Open cases, act on them and read them, for backend services and operators.
+
+A request body is at most {MAX_API_BODY_BYTES} bytes (413 past it, whatever the
+Content-Length says) and its JSON at most {MAX_JSON_DEPTH} levels deep (422);
+`POST /cases` opens at most {routes_cases.MAX_BATCH} cases per batch (422 past it).
 
 Authenticate with `Authorization: Bearer <token>` (tokens come from
 `dunning token create --role ROLE --name NAME`); the token's role decides what it may
@@ -59,6 +65,7 @@ def create_app(
         app.state.services = Services(settings, client, pool)
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(BodyLimitMiddleware)  # added last: the outermost, runs first
     app.include_router(routes_cases.router)
     app.include_router(routes_actions.router)
     app.include_router(routes_health.router)
@@ -95,7 +102,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     for path, operations in document.get("paths", {}).items():
         if path == "/healthz":
             continue  # its 503 is a health report, not a problem
-        for operation in operations.values():
+        for method, operation in operations.items():
+            if method in ("post", "put", "patch"):  # dunning.api.limits answers these
+                operation.setdefault("responses", {}).setdefault(
+                    "413", {"description": f"the body is over {MAX_API_BODY_BYTES} bytes"}
+                )
             for code, response in operation.get("responses", {}).items():
                 if code.isdigit() and int(code) >= 400:
                     response["content"] = problem

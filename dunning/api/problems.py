@@ -19,8 +19,8 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
-PROBLEM_JSON = "application/problem+json"
-TYPE_PREFIX = "urn:dunning:problem:"
+from dunning.problem_types import PROBLEM_JSON, document
+from dunning.problem_types import title as problem_title
 
 log = structlog.get_logger("dunning.api")
 
@@ -39,26 +39,6 @@ class ProblemDetails(BaseModel):
     detail: str | None = None
     errors: list[FieldProblem] | None = None
     code: str | None = None
-
-
-# Titles by slug: one per kind of problem, so clients can branch on `type`.
-TITLES = {
-    "unauthenticated": "Missing or invalid bearer token",
-    "forbidden": "Not allowed for this role",
-    "case-not-found": "No such case",
-    "already-open": "A case for this loan is already open",
-    "already-closed": "A case for this loan exists and is closed",
-    "case-closed": "The case is closed",
-    "rejected": "The case refused the action",
-    "invalid-input": "Invalid input",
-    "idempotency-key-reused": "Idempotency-Key reused with a different request",
-    "idempotency-in-progress": "A request with this Idempotency-Key is still running",
-    "not-found": "Not found",
-    "method-not-allowed": "Method not allowed",
-    "unsupported-media-type": "Unsupported media type",
-    "internal": "Internal error",
-    "unavailable": "A backing service is unavailable",
-}
 
 
 class Problem(Exception):
@@ -81,20 +61,12 @@ class Problem(Exception):
         self.detail = detail
         self.errors = [dict(e) for e in errors] if errors is not None else None
         self.headers = dict(headers or {})
-        self.title = title or TITLES.get(slug, slug.replace("-", " ").capitalize())
+        self.title = title or problem_title(slug)
         self.extra = dict(extra or {})
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "type": TYPE_PREFIX + self.slug,
-            "title": self.title,
-            "status": self.status,
-        }
-        if self.detail is not None:
-            body["detail"] = self.detail
-        if self.errors is not None:
-            body["errors"] = self.errors
-        body.update(self.extra)
+        body = document(self.status, self.slug, self.detail, self.errors, self.title)
+        body.update(self.extra)  # extension members, e.g. a refusal's `code`
         return body
 
     def response(self) -> JSONResponse:

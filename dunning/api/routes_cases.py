@@ -114,7 +114,7 @@ OPEN_BODY = {
 
 
 def _validate(raw: Any) -> tuple[CaseInput | None, list[dict[str, str]]]:
-    """The case, or the field problems (the policy must load too)."""
+    """The case, or the field problems (the policy must load, the dates agree today)."""
     if not isinstance(raw, dict):
         return None, [{"field": "(case)", "problem": "must be an object"}]
     try:
@@ -124,6 +124,9 @@ def _validate(raw: Any) -> tuple[CaseInput | None, list[dict[str, str]]]:
         return None, field_problems(exc.errors(include_input=False, include_url=False))
     except PolicyError as exc:
         return None, [{"field": "policy", "problem": str(exc)}]
+    problems = starter.opening_problems(case)
+    if problems:
+        return None, [{"field": field, "problem": problem} for field, problem in problems]
     return case, []
 
 
@@ -155,7 +158,7 @@ async def open_cases(
     if case is None:
         raise invalid(errors)
     current = services(request)
-    result = await starter.open_case(current.client, current.settings, 1, case)
+    result = await starter.open_case(current.client, current.settings, 1, case, pool=current.pool)
     if result.outcome == "opened":
         return JSONResponse(
             OpenedCase(case_id=case.case_id, loan_id=case.loan.id).model_dump(),
@@ -194,7 +197,9 @@ async def _open_batch(request: Request, payload: dict[str, Any]) -> JSONResponse
                 errors=[FieldError(**e) for e in errors],
             )
         async with gate:
-            done = await starter.open_case(current.client, current.settings, index, case)
+            done = await starter.open_case(
+                current.client, current.settings, index, case, pool=current.pool
+            )
         return RowResult(
             row=index,
             loan_id=done.loan_id,

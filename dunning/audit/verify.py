@@ -9,6 +9,9 @@ Three checks, each naming the row that fails:
   apply in order with `evolve`, like in the workflow.
 - the live case: the status rebuilt from the log against the workflow's `status`
   query (open case) or result (completed case), field by field.
+- the anchors (`dunning.audit.anchors`): the head the last append returned, kept in
+  the case's Temporal history (live), and the signed checkpoints (`keys` given; with
+  or without live), so rows removed from the end or a rewritten tail are reported.
 
 Rows written before the chain existed (NULL hashes) are counted as legacy, not
 broken; a legacy row after a chained one is broken.
@@ -25,9 +28,12 @@ import asyncpg
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from dunning.audit.anchors import Anchor, check_anchor, check_checkpoints, history_anchor
 from dunning.audit.fold import Problem, fold
-from dunning.db.audit_store import AuditRow, read_rows
+from dunning.db import checkpoints
+from dunning.db.audit_store import AuditRow, case_ids, read_rows
 from dunning.db.chain import GENESIS
+from dunning.db.checkpoints import CheckpointVerifier
 from schemas.status import CaseStatus
 from workflows.status_view import case_status
 
@@ -50,6 +56,8 @@ class CaseReport:
     legacy_rows: int = 0
     head_hash: str | None = None
     live: str = "not compared"
+    anchor: str = "not compared"
+    checkpoint: str = "not checked"
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -64,6 +72,8 @@ class CaseReport:
             "legacy_rows": self.legacy_rows,
             "head_hash": self.head_hash,
             "live": self.live,
+            "anchor": self.anchor,
+            "checkpoint": self.checkpoint,
             "problems": [
                 {"seq": p.seq, "check": p.check, "detail": p.detail} for p in self.problems
             ],
@@ -126,22 +136,47 @@ def _flat(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 async def verify_case(
-    pool: asyncpg.Pool, case_id: str, client: Client | None, now: datetime | None = None
+    pool: asyncpg.Pool,
+    case_id: str,
+    client: Client | None,
+    now: datetime | None = None,
+    *,
+    keys: CheckpointVerifier | None = None,
 ) -> CaseReport:
-    """Check one case; `client=None` checks the log alone."""
+    """Check one case; `client=None` checks the log alone, `keys` the signed
+    checkpoints too (`dunning.db.checkpoints.verifier(settings)`)."""
     report = CaseReport(case_id)
     async with pool.acquire() as conn:
         rows = await read_rows(conn, case_id)
-        live, report.live = await _live(client, case_id)
+        live, report.live = await _live(client, case_id) if rows else (None, "not compared")
         for _ in range(SETTLE_ATTEMPTS):
             if live is None or live.events == len(rows) or report.live != "open":
                 break
             await asyncio.sleep(SETTLE_DELAY)  # events not flushed yet, or new ones since
             live, report.live = await _live(client, case_id)
             rows = await read_rows(conn, case_id)
+        # The history first, then the rows it vouches for: an append that completes in
+        # between makes the log longer than the anchor, never shorter.
+        anchor = await history_anchor(client, case_id) if client is not None else None
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            rows = await read_rows(conn, case_id)  # with its checkpoints, one snapshot
+            signed = await checkpoints.read(conn, case_id) if keys is not None else []
+            began = await checkpoints.since(conn) if keys is not None else None
     report.rows = len(rows)
+    anchored: list[Problem] = []
+    if client is not None:
+        report.anchor = _anchor_summary(anchor)
+        anchored += check_anchor(case_id, rows, anchor)
+    if keys is not None:
+        found, last_good = check_checkpoints(case_id, rows, signed, keys, began)
+        anchored += found
+        report.checkpoint = f"seq {last_good}" if last_good is not None else "none"
     if not rows:
-        report.problems.append(Problem(case_id, None, "chain", "no audit rows"))
+        report.problems += anchored  # an anchor says what the log lost
+        if not anchored and anchor is not None and anchor.appends == 0:
+            report.live = "open: nothing appended yet"
+        elif not anchored:
+            report.problems.append(Problem(case_id, None, "chain", "no audit rows"))
         return report
     report.head_hash = rows[-1].hash
     report.legacy_rows, broken = check_chain(rows)
@@ -152,7 +187,28 @@ async def verify_case(
     if live is not None and folded.state is not None and not folded.problems:
         rebuilt = case_status(folded.state, now or datetime.now(UTC))
         report.problems += compare(case_id, rebuilt, live)
+    report.problems += anchored
     return report
+
+
+def _anchor_summary(anchor: Anchor | None) -> str:
+    if anchor is None:
+        return "no workflow"
+    if anchor.seq is not None:
+        return f"seq {anchor.seq}"
+    return "count only" if anchor.appends else "none recorded"
+
+
+async def all_case_ids(pool: asyncpg.Pool, client: Client | None) -> list[str]:
+    """Every case `verify --all` checks: those with audit rows, those with checkpoints,
+    and (live) those Temporal knows, whose log may be missing entirely."""
+    from dunning.audit.replay import case_ids as temporal_case_ids
+
+    async with pool.acquire() as conn:
+        found = set(await case_ids(conn)) | set(await checkpoints.case_ids(conn))
+    if client is not None:
+        found |= set(await temporal_case_ids(client))
+    return sorted(found)
 
 
 async def _live(client: Client | None, case_id: str) -> tuple[CaseStatus | None, str]:
@@ -171,6 +227,7 @@ async def _live(client: Client | None, case_id: str) -> tuple[CaseStatus | None,
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             return None, "no workflow (past retention?): not compared"
-        raise
+        # A query no worker answered in time, say: the log is still checked.
+        return None, f"not compared ({exc.status.name.lower()})"
     status = described.status.name.lower() if described.status is not None else "unknown"
     return None, f"workflow {status}: not compared"

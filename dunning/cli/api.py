@@ -10,7 +10,11 @@ from rich.table import Table
 from dunning.cli.common import console, errors, fail, run, settings
 from schemas.roles import Role
 
-token_app = typer.Typer(help="Bearer tokens for the HTTP API.", no_args_is_help=True)
+token_app = typer.Typer(
+    help="Bearer tokens for the HTTP API (as the schema's owner, DUNNING_DATABASE_OWNER_URL: "
+    "the API itself may only read them).",
+    no_args_is_help=True,
+)
 
 
 def api(
@@ -51,7 +55,7 @@ def token_create(
     async def go() -> str:
         import asyncpg
 
-        conn = await asyncpg.connect(current.database_url)
+        conn = await asyncpg.connect(current.owner_database_url)
         try:
             return await tokens.create(conn, chosen, name)
         finally:
@@ -73,7 +77,7 @@ def token_list(as_json: bool = typer.Option(False, "--json")) -> None:
     async def go() -> list[tokens.TokenInfo]:
         import asyncpg
 
-        conn = await asyncpg.connect(current.database_url)
+        conn = await asyncpg.connect(current.owner_database_url)
         try:
             return await tokens.listing(conn)
         finally:
@@ -105,7 +109,7 @@ def token_revoke(
     async def go() -> int:
         import asyncpg
 
-        conn = await asyncpg.connect(current.database_url)
+        conn = await asyncpg.connect(current.owner_database_url)
         try:
             return await tokens.revoke(conn, name)
         finally:

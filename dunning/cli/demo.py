@@ -1,13 +1,25 @@
-"""`dunning demo`: the embedded stack, a worker, a demo portfolio, shown live."""
+"""`dunning demo`: the embedded stack, a worker, a demo portfolio, shown live.
+
+The live view is rich's `Live`, which redraws its region by moving the cursor up as
+many lines as it drew last time. Anything else writing to the terminal meanwhile
+breaks that count and leaves fragments of old frames on screen, so while the view is
+up the in-process worker's and API's log lines go to `<state_dir>/logs/demo.log`
+(warnings and errors are also printed above the view, through it), and every frame
+is cut to the terminal's height.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sys
 import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
 
 import typer
-from rich.console import Group
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.text import Text
 
@@ -15,6 +27,7 @@ from dunning import case_client
 from dunning.cli.common import console, fail, run, settings
 from dunning.cli.render import cases_table
 from dunning.demo import portfolio, run_script
+from dunning.logging_setup import formatter
 from dunning.policies import load
 from dunning.settings import Settings
 from dunning.temporal_client import connect
@@ -53,7 +66,12 @@ async def _demo(
     client = await connect(current)
     tag = time.strftime("%H%M%S")
     cases = portfolio(tag, count)
+    interactive = sys.stdout.isatty()
+    log_file = current.state_dir / "logs" / "demo.log"
+    if interactive:
+        console.print(f"worker and API logs: {log_file}")
     async with (
+        _maybe(logs_aside(log_file, console, current.log_format), interactive),
         running_worker(current, client),
         optional_api(current, client, api_port, console.print),
     ):
@@ -82,7 +100,7 @@ async def _watch(
     interactive = sys.stdout.isatty()
     last_line = 0.0
     with (
-        Live(console=console, refresh_per_second=2, transient=False)
+        Live(console=console, refresh_per_second=2, transient=False, vertical_overflow="crop")
         if interactive
         else _Null() as live
     ):
@@ -97,14 +115,7 @@ async def _watch(
                 f"{len(statuses) - closed} open, {closed} closed  |  {_stage_counts(statuses)}"
             )
             if interactive:
-                live.update(
-                    Group(
-                        Text(headline, style="bold"),
-                        Text("\n".join(notes[-4:]), style="cyan"),
-                        # Open cases first: on a short terminal the closed ones drop off.
-                        cases_table(sorted(statuses, key=lambda s: s.state == "closed")),
-                    )
-                )
+                live.update(frame(headline, notes, statuses, console.size.height))
             elif time.monotonic() - last_line > 5:
                 last_line = time.monotonic()
                 console.print(headline)
@@ -114,6 +125,81 @@ async def _watch(
             if until_done and time.monotonic() > deadline:
                 return False
             await asyncio.sleep(1)
+
+
+NOTES_SHOWN = 4
+
+
+def frame(
+    headline: str, notes: Sequence[str], statuses: Sequence[CaseStatus], height: int
+) -> RenderableType:
+    """One frame of the live view, never taller than `height` lines: a line that does
+    not fit would scroll the terminal and break the next redraw. Lines do not wrap;
+    open cases come first, and what does not fit is counted in a last line."""
+    lines = [Text(headline, style="bold", no_wrap=True, overflow="ellipsis")]
+    # Notes only where the table keeps its title, header and a row.
+    kept = min(NOTES_SHOWN, max(height - 4, 0))
+    lines += [
+        Text(note, style="cyan", no_wrap=True, overflow="ellipsis")
+        for note in (list(notes)[-kept:] if kept else [])
+    ]
+    room = height - len(lines) - 2  # the table's title and header
+    ordered = sorted(statuses, key=lambda s: s.state == "closed")
+    if room < 1:
+        return Group(*lines[:height])
+    if len(ordered) > room:
+        shown = ordered[: room - 1]
+        hidden = len(ordered) - len(shown)
+        more = Text(f"... {hidden} more (dunning cases)", style="dim", no_wrap=True)
+        return Group(*lines, cases_table(shown), more) if shown else Group(*lines, more)
+    return Group(*lines, cases_table(ordered))
+
+
+class _ConsoleHandler(logging.Handler):
+    """Log records printed through the live view's console: above the view, in place."""
+
+    def __init__(self, console: Console, level: int) -> None:
+        super().__init__(level)
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def logs_aside(path: Path, console: Console, log_format: str) -> Iterator[None]:
+    """While the live view owns the terminal, every log line goes to `path`; warnings
+    and errors are also printed through `console` (so rich keeps the view in place).
+    The root logger's handlers are given back afterwards."""
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    to_file = logging.FileHandler(path, encoding="utf-8")
+    to_file.setFormatter(formatter(log_format, colors=False))
+    shown = _ConsoleHandler(console, logging.WARNING)
+    shown.setFormatter(formatter("console", colors=False))
+    root.handlers[:] = [to_file, shown]
+    try:
+        yield
+    finally:
+        root.handlers[:] = saved
+        to_file.close()
+
+
+@contextlib.asynccontextmanager
+async def _maybe(
+    context: contextlib.AbstractContextManager[None], enter: bool
+) -> AsyncIterator[None]:
+    if not enter:
+        yield
+        return
+    with context:
+        yield
 
 
 async def _statuses(client: object, case_ids: list[str]) -> list[CaseStatus]:

@@ -22,8 +22,10 @@ def up() -> None:
     info = stack.up(settings())
     console.print(f"temporal   {info.temporal_address}")
     console.print(f"ui         {info.temporal_ui}")
-    console.print(f"postgres   {info.database_url}")
+    console.print(f"postgres   {info.database_url}  (the application's role)")
     console.print(f"state      {info.state_dir}")
+    if info.warning:
+        console.print(f"[yellow]warning:[/] {info.warning}", highlight=False)
 
 
 @dev_app.command()

@@ -80,7 +80,12 @@ def open_cases(
                 client, current, rows, on_result=lambda _: progress.advance(task)
             )
 
-    results = run(go())
+    import asyncpg
+
+    try:
+        results = run(go())
+    except (OSError, asyncpg.PostgresError) as exc:  # a loan's earlier case is looked up there
+        fail(f"audit store: {exc}")
     if as_json:
         for r in results:
             print(

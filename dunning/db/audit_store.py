@@ -17,7 +17,10 @@ from typing import Any
 
 import asyncpg
 
+from dunning.db import checkpoints
 from dunning.db.chain import GENESIS, canonical, row_hash
+from dunning.db.checkpoints import CheckpointSigner
+from schemas.activity_io import AuditAppended, AuditHead
 from schemas.events import EVENT_ADAPTER, AuditRecord, Event
 
 INSERT = """
@@ -60,16 +63,34 @@ def _payload(record: AuditRecord) -> dict[str, Any]:
 
 
 async def append(
-    conn: asyncpg.Connection, workflow_id: str, run_id: str, records: list[AuditRecord]
+    conn: asyncpg.Connection,
+    workflow_id: str,
+    run_id: str,
+    records: list[AuditRecord],
+    signer: CheckpointSigner | None = None,
 ) -> int:
-    """Append records, chaining each to its predecessor; returns how many were new.
+    """Append records (see `append_batch`); returns how many were new."""
+    return (await append_batch(conn, workflow_id, run_id, records, signer)).new
+
+
+async def append_batch(
+    conn: asyncpg.Connection,
+    workflow_id: str,
+    run_id: str,
+    records: list[AuditRecord],
+    signer: CheckpointSigner | None = None,
+) -> AuditAppended:
+    """Append records, chaining each to its predecessor; returns how many were new and
+    each case's head after the append (its last row's seq and hash).
 
     Safe to repeat: rows already there with the same event are skipped. Appends to
     one case are serialised by a transaction-scoped advisory lock, so two writers
-    never chain two rows to the same predecessor.
+    never chain two rows to the same predecessor. With a `signer`, each head is also
+    recorded as a signed checkpoint in the same transaction (`dunning.db.checkpoints`):
+    the workers always pass one.
     """
     if not records:
-        return 0
+        return AuditAppended(new=0, heads=[])
     by_case: dict[str, list[AuditRecord]] = {}
     for record in records:
         by_case.setdefault(record.case_id, []).append(record)
@@ -93,7 +114,20 @@ async def append(
                 [r.prev_hash for r in fresh],
                 [r.hash for r in fresh],
             )
-    return len(fresh)
+        heads = [await _head(conn, case_id) for case_id in sorted(by_case)]
+        if signer is not None:
+            for head in heads:
+                await checkpoints.record(conn, signer, head.case_id, head.seq, head.hash)
+    return AuditAppended(new=len(fresh), heads=heads)
+
+
+async def _head(conn: asyncpg.Connection, case_id: str) -> AuditHead:
+    row = await conn.fetchrow(
+        "SELECT seq, hash FROM audit_events WHERE case_id = $1 ORDER BY seq DESC LIMIT 1",
+        case_id,
+    )
+    assert row is not None, "a case just appended to has rows"
+    return AuditHead(case_id=case_id, seq=row["seq"], hash=row["hash"] or "")
 
 
 async def _new_rows(
@@ -234,3 +268,12 @@ async def case_ids(conn: asyncpg.Connection) -> list[str]:
     """Every case the log knows, sorted."""
     rows = await conn.fetch("SELECT DISTINCT case_id FROM audit_events ORDER BY case_id")
     return [row["case_id"] for row in rows]
+
+
+async def has_rows(conn: asyncpg.Connection | asyncpg.Pool, case_id: str) -> bool:
+    """Whether the log holds any row of this case (a case opened before, maybe long
+    closed and gone from Temporal)."""
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM audit_events WHERE case_id = $1)", case_id
+    )
+    return found

@@ -17,10 +17,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dunning.codec import ensure_key_file
-from dunning.db.migrate import apply_migrations, ensure_database
+from dunning.db import checkpoints
+from dunning.db.migrate import prepare
 from dunning.localstack import postgres, temporal
 from dunning.localstack.net import free_port, split_address
-from dunning.settings import Settings
+from dunning.settings import APP_ROLE, EMBEDDED_SUPERUSER, Settings
 
 __all__ = ["StackInfo", "down", "free_port", "private_settings", "status", "up", "up_async"]
 
@@ -39,10 +40,12 @@ class StackInfo:
     temporal_ui: str
     database_url: str
     state_dir: Path
+    warning: str | None = None
 
 
 def private_settings(state_dir: Path) -> Settings:
-    """Settings for a stack of its own: free ports, database `dunning`, this state folder."""
+    """Settings for a stack of its own: free ports, database `dunning` (the application
+    connects as the application role, migrations as the superuser), this state folder."""
     ports: set[int] = set()
     while len(ports) < 3:
         ports.add(free_port())
@@ -50,7 +53,8 @@ def private_settings(state_dir: Path) -> Settings:
     return Settings(
         temporal_address=f"127.0.0.1:{temporal_port}",
         temporal_ui_port=ui_port,
-        database_url=f"postgresql://postgres@127.0.0.1:{pg_port}/dunning",
+        database_url=f"postgresql://{APP_ROLE}@127.0.0.1:{pg_port}/dunning",
+        database_owner_url=f"postgresql://{EMBEDDED_SUPERUSER}@127.0.0.1:{pg_port}/dunning",
         state_dir=state_dir,
     )
 
@@ -65,6 +69,12 @@ def _postgres_port(settings: Settings) -> int:
         raise StackError(
             f"database_url must point at 127.0.0.1:<port> for the embedded stack, "
             f"not {url.hostname}:{url.port}"
+        )
+    owner = urlsplit(settings.owner_database_url)
+    if (owner.hostname, owner.port, owner.path) != (url.hostname, url.port, url.path):
+        raise StackError(
+            "database_owner_url must name the same server and database as database_url "
+            "for the embedded stack"
         )
     return url.port
 
@@ -99,14 +109,15 @@ async def up_async(settings: Settings) -> StackInfo:
         # The payload key (dunning.codec), made once and kept: data written with it stays
         # readable. Settings with keys of their own do not use it.
         ensure_key_file(state_dir)
+        # The workers' key for signing audit checkpoints (dunning.db.checkpoints), likewise.
+        checkpoints.ensure_key_file(state_dir)
         started_temporal = temporal.running_pid(state_dir) is None
         started_postgres = postgres.running_pid(state_dir) is None
         try:
             # Temporal boots in its own process while PostgreSQL starts and migrates.
             temporal_pid = temporal.launch(settings, state_dir)
             await asyncio.to_thread(postgres.start, state_dir, pg_port)
-            await ensure_database(settings.database_url)
-            await apply_migrations(settings.database_url)
+            _, warning = await prepare(settings.owner_database_url, settings.database_url)
             client = await temporal.wait_ready(settings, state_dir, temporal_pid)
             await temporal.ensure_search_attributes(client, settings.temporal_namespace)
         except BaseException:
@@ -121,6 +132,7 @@ async def up_async(settings: Settings) -> StackInfo:
         temporal_ui=_ui_url(settings),
         database_url=settings.database_url,
         state_dir=state_dir,
+        warning=warning,
     )
 
 
@@ -158,6 +170,7 @@ def status(settings: Settings) -> dict[str, Any]:
             "pid": postgres_pid,
             "address": f"{url.hostname}:{url.port}",
             "database_url": settings.database_url,
+            "owner_url": settings.owner_database_url,
             "log": str(postgres.Paths.under(state_dir).log),
         },
         "state_dir": str(state_dir),

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from dunning.settings import get_settings
 from dunning.templates import OPT_OUT_LINES, available, source, variables
 from schemas.channels import CHANNELS, TEMPLATE_VARIABLES
-from schemas.policy import Policy
+from schemas.policy import Policy, day_length_problem
 
 SHIPPED = Path(__file__).parent
 
@@ -41,6 +41,9 @@ def load_file(path: Path) -> Policy:
             for err in exc.errors()
         )
         raise PolicyError(f"{path}: {problems}") from exc
+    problem = day_length_problem(policy.day_length)
+    if problem is not None:
+        raise PolicyError(f"{path}: day_length: {problem}")
     _check_templates(path, policy)
     return policy
 
