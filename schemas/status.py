@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.commands import Instalment
+from schemas.strategy import Assignment
 
 CaseStateName = Literal["open", "paused", "closed"]
 
@@ -125,6 +126,9 @@ class CaseStatus(BaseModel):
     )
     third_party_opt_outs: list[int] = []
     rules: int = 1
+    assignment: Assignment | None = Field(
+        default=None, description="strategy, segment, experiment and arm the case opened under"
+    )
     next_action: NextAction | None
     counters: dict[str, int]
     events: int

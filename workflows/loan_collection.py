@@ -94,7 +94,11 @@ class LoanCollection:
             guarded = params.policy.compliance is not None
             rules = 2 if guarded and workflow.patched(COMPLIANCE_GUARD) else 1
             opened = CaseOpened(
-                at=workflow.now(), case=params.case, policy=params.policy, rules=rules
+                at=workflow.now(),
+                case=params.case,
+                policy=params.policy,
+                rules=rules,
+                assignment=params.assignment,
             )
             state = evolve(None, opened)
             self._pending.append(AuditRecord(case_id=state.case_id, seq=1, event=opened))

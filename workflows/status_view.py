@@ -102,6 +102,7 @@ def case_status(state: CaseState, now: datetime) -> CaseStatus:
         unreachable=state.unreachable,
         third_party_opt_outs=list(state.third_party_opt_outs),
         rules=state.rules,
+        assignment=state.assignment,
         next_action=_next_action(state, now),
         counters=dict(state.counters),
         events=state.seq,
