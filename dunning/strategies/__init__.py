@@ -30,8 +30,8 @@ class StrategyError(ValueError):
     """A strategy that cannot be found or is invalid; the message names file and field."""
 
 
-def search_path() -> list[Path]:
-    extra = get_settings().strategy_dir
+def search_path(settings: Settings | None = None) -> list[Path]:
+    extra = (settings or get_settings()).strategy_dir
     return [extra, SHIPPED] if extra is not None else [SHIPPED]
 
 
@@ -51,9 +51,10 @@ def load_file(path: Path, load_policy: PolicyLoader = policies.load) -> Strategy
     return strategy
 
 
-def load(ref: str) -> Strategy:
-    """Strategy `NAME` (its current version) or `NAME@VERSION`."""
-    return find_versioned(ref, search_path(), load_file, StrategyError, "strategy")
+def load(ref: str, settings: Settings | None = None) -> Strategy:
+    """Strategy `NAME` (its current version) or `NAME@VERSION`, from the settings'
+    `strategy_dir` and then the shipped ones."""
+    return find_versioned(ref, search_path(settings), load_file, StrategyError, "strategy")
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def choose(case: CaseInput, settings: Settings) -> Chosen:
         return Chosen(policies.load(case.policy), None)
     if settings.strategy is None:
         return Chosen(policies.load(FALLBACK_POLICY), None)
-    return assign(load(settings.strategy), case, policies.load)
+    return assign(load(settings.strategy, settings), case, policies.load)
 
 
 def cached_policies() -> PolicyLoader:
