@@ -177,6 +177,15 @@ def cases(
     console.print(table)
 
 
+def _register_simulate() -> None:
+    from dunning.cli.simulate import simulate_command
+
+    app.command("simulate")(simulate_command)
+
+
+_register_simulate()
+
+
 def _register_demo() -> None:
     from dunning.cli.demo import demo
 
