@@ -271,14 +271,22 @@ class CaseState(BaseModel):
 
 
 _ATOMS = (str, int, float, bool, Decimal, datetime, date, timedelta, type(None))
+_IMMUTABLE_TYPES: dict[type, bool] = {}
+
+
+def _immutable_type(kind: type) -> bool:
+    """Atoms and frozen models never change: a copy may share them (cached per type)."""
+    known = _IMMUTABLE_TYPES.get(kind)
+    if known is None:
+        frozen = issubclass(kind, BaseModel) and bool(kind.model_config.get("frozen"))
+        known = _IMMUTABLE_TYPES[kind] = issubclass(kind, _ATOMS) or frozen
+    return known
 
 
 def _immutable(value: Any) -> bool:
-    if isinstance(value, _ATOMS):
+    if _immutable_type(type(value)):
         return True
-    if isinstance(value, BaseModel):
-        return bool(value.model_config.get("frozen"))
-    if isinstance(value, tuple):
+    if type(value) is tuple:
         return all(_immutable(item) for item in value)
     return False
 

@@ -57,6 +57,7 @@ class CaseResult:
     disputes: int = 0
     refused: Counter[str] = field(default_factory=Counter)
     cost: float = 0.0
+    folded: int = 0  # events in the case's log
     events: list[Event] | None = None
     actions: list[BorrowerAction] | None = None
 
@@ -84,6 +85,7 @@ def case_result(
         policy=policy.ref,
         at_open=case.loan.outstanding,
         refused=refused,
+        folded=len(log),
     )
     start: datetime = opened.at
 
