@@ -62,12 +62,21 @@ MODEL = ResponseModel.model_validate(
             {"segment": "payer", "channel": "sms", "answer": 1, "pay_full": 1},
             {"segment": "promiser", "channel": "call", "answer": 1, "promise": 1, "keep": 1},
             {"segment": "breaker", "channel": "call", "answer": 1, "promise": 1, "keep": 0},
+            # Half at the first reminder call, the rest at the first negotiation SMS.
             {
                 "segment": "partial",
+                "stage": "reminder",
                 "channel": "call",
                 "answer": 1,
                 "pay_part": 1,
-                "part_share": 0.6,
+                "part_share": 0.5,
+            },
+            {
+                "segment": "partial",
+                "stage": "negotiation",
+                "channel": "sms",
+                "answer": 1,
+                "pay_full": 1,
             },
             {"segment": "disputer", "channel": "call", "answer": 1, "dispute": 1},
             {"answer": 0},
