@@ -17,7 +17,15 @@ from dunning.sim.portfolio import PortfolioError, generate, read
 from dunning.sim.responses import ResponseModelError
 from dunning.sim.responses import load as load_model
 from dunning.sim.results import CHANNELS, Summary, compare
-from dunning.sim.runner import Clock, Placement, Simulation, by_policies, by_strategy, simulate
+from dunning.sim.runner import (
+    Clock,
+    Placement,
+    Simulation,
+    as_document,
+    by_policies,
+    by_strategy,
+    simulate,
+)
 from dunning.strategies import StrategyError, cached_policies
 from dunning.strategies import load as load_strategy
 from schemas.case import CaseInput
@@ -98,7 +106,8 @@ def simulate_command(
         )
         comparison = {"a": a, "b": b, "method": method, "metrics": [d.as_json() for d in diffs]}
     if as_json:
-        print(json.dumps(_document(result, mode, strategy_ref, currencies, comparison), indent=2))
+        document = as_document(result, mode, strategy_ref, currencies, comparison)
+        print(json.dumps(document, indent=2))
         return
     _print(result, mode, strategy_ref, currencies[0] if currencies else "", comparison)
 
@@ -117,26 +126,6 @@ def _place(
             (strategy.ref),
         )
     return by_strategy(cases, strategy, load_policy), "strategy", strategy.ref
-
-
-def _document(
-    result: Simulation,
-    mode: str,
-    strategy: str | None,
-    currencies: list[str],
-    comparison: dict[str, Any] | None,
-) -> dict[str, Any]:
-    return {
-        "seed": result.seed,
-        "days": result.days,
-        "start": result.start.isoformat(),
-        "model": result.model,
-        "mode": mode,
-        "strategy": strategy,
-        "currency": currencies[0] if currencies else None,
-        "groups": {name: summary.as_json() for name, summary in result.groups.items()},
-        "compare": comparison,
-    }
 
 
 def _pct(value: float | None) -> str:

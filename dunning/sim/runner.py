@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from dunning.sim import fold
 from dunning.sim.borrower import Borrower
@@ -143,3 +144,26 @@ def simulate(
             on_case()
     groups = {name: summarise(name, rows, clock.days) for name, rows in results.items()}
     return Simulation(seed, clock.days, clock.start, model.ref, groups, results)
+
+
+def as_document(
+    result: Simulation,
+    mode: str,
+    strategy: str | None,
+    currencies: list[str],
+    comparison: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The whole simulation as JSON-ready data (`dunning simulate --json`): the run's
+    parameters, per group every figure (`Summary.as_json`, the recovery curve for every
+    day), and the comparison if one was asked for. What an HTML page would plot."""
+    return {
+        "seed": result.seed,
+        "days": result.days,
+        "start": result.start.isoformat(),
+        "model": result.model,
+        "mode": mode,
+        "strategy": strategy,
+        "currency": currencies[0] if currencies else None,
+        "groups": {name: summary.as_json() for name, summary in result.groups.items()},
+        "compare": comparison,
+    }

@@ -8,9 +8,10 @@ every case that does not name its own, once, when the case opens.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from dunning import policies
@@ -54,7 +55,23 @@ def load_file(path: Path, load_policy: PolicyLoader = policies.load) -> Strategy
 def load(ref: str, settings: Settings | None = None) -> Strategy:
     """Strategy `NAME` (its current version) or `NAME@VERSION`, from the settings'
     `strategy_dir` and then the shipped ones."""
-    return find_versioned(ref, search_path(settings), load_file, StrategyError, "strategy")
+    return find_versioned(ref, search_path(settings), _load_unchanged, StrategyError, "strategy")
+
+
+def _load_unchanged(path: Path) -> Strategy:
+    """`load_file`, remembered for the file's exact content: every case opened reads the
+    active strategy, and checking all its policies each time would double the cost of
+    an opening. The policy a case gets is still loaded afresh for each case."""
+    try:
+        content = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise StrategyError(f"{path}: {exc}") from exc
+    return _load_content(path, content)
+
+
+@lru_cache(maxsize=64)
+def _load_content(path: Path, sha256: str) -> Strategy:
+    return load_file(path)
 
 
 @dataclass(frozen=True)
