@@ -80,7 +80,10 @@ def simulate_command(
         fail(str(exc), code=2)
     currencies = sorted({case.loan.currency for case in cases})
     if len(currencies) > 1:
-        fail(f"the portfolio mixes currencies ({', '.join(currencies)}): simulate one at a time")
+        fail(
+            f"the portfolio mixes currencies ({', '.join(currencies)}): simulate one at a time",
+            code=2,
+        )
     clock = Clock(opened, days, timedelta(hours=spread_hours))
     with Progress(
         TextColumn("simulating"),
