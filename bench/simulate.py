@@ -8,9 +8,10 @@ strategy and policy with the shipped `baseline` response model, in this one proc
 (single-threaded: one core). Printed: the time to generate the cases and to simulate
 them (wall and CPU), case runs and folded events per second, and the verdict against
 the target (60 s) on CPU time, the work of one core (wall time on a shared machine
-includes waiting for the core; it is printed too). Side by side, on a sample of the same cases: the fold with
-`CaseState.__deepcopy__` as shipped (frozen parts shared) and with pydantic's plain
-deep copy, which `evolve` used before; both must give identical figures.
+includes waiting for the core; it is printed too). Side by side, on a sample of the
+same cases: the fold with `CaseState.__deepcopy__` as shipped (frozen parts shared)
+and with pydantic's plain deep copy, which `evolve` used before; both must give
+identical figures.
 """
 
 from __future__ import annotations
