@@ -43,7 +43,7 @@ from tests.records import audit_events
 from worker import build_worker
 
 CASES = 200
-DAYS = 21
+DAYS = 18
 # Compare what happened before this instant after opening: well past the last action
 # either side sends, short of the instant the engine's clock is moved to.
 CUTOFF = timedelta(days=DAYS) - timedelta(hours=12)
@@ -188,8 +188,8 @@ async def test_the_simulator_predicts_what_the_engine_does_on_200_cases(
     cases: list[CaseInput] = []
     for i, case in enumerate(generate(CASES, seed=21)):
         loan = case.loan.model_copy(update={"id": f"AG-{tag}-{i:03d}"})
-        if i % 5 == 4:  # opened late: straight into the field visit stage, or legal soon
-            dpd = 28 if i % 10 == 4 else 87
+        if i % 5 >= 3:  # opened late: in negotiation soon, in field visit, or legal soon
+            dpd = 10 if i % 5 == 3 else 28 if i % 10 == 4 else 87
             due = case.loan.due_date - timedelta(days=dpd - case.loan.days_past_due)
             loan = loan.model_copy(update={"days_past_due": dpd, "due_date": due})
         cases.append(case.model_copy(update={"loan": loan, "segment": BEHAVIOURS[i % 6]}))
