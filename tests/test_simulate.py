@@ -270,3 +270,32 @@ def test_bad_command_lines_are_refused_with_the_reason(tmp_path: Path) -> None:
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert problem in done.stderr, (args, done.stderr)
     assert "Mars" not in _cli(str(cases)).stderr  # input values are never echoed
+
+
+def test_evolving_a_copy_never_changes_the_state_it_was_copied_from() -> None:
+    """`CaseState.__deepcopy__` shares frozen parts: every state of a busy fold must read
+    the same after all the later events as when it was made."""
+    from workflows.evolve import evolve
+
+    model = _model(
+        responses=[
+            {"channel": "call", "answer": 1, "promise": 0.5, "keep": 0.5, "pay_part": 0.3},
+            {"channel": "sms", "answer": 0.5, "pay_part": 0.3, "dispute": 0.1},
+        ]
+    )
+    cases = generate(5, seed=8)
+    placed = by_policies(cases, [POLICIES("default")], load_strategy("default"))
+    from dunning.sim.runner import simulate_case
+
+    for placement in placed:
+        one = simulate_case(placement, model, 3, START, 120, keep_log=True)
+        assert one.events is not None
+        states, dumps = [], []
+        state = None
+        for event in one.events:
+            state = evolve(state, event)
+            states.append(state)
+            dumps.append(state.model_dump_json())
+        assert [s.model_dump_json() for s in states] == dumps
+        assert len({id(s.balance) for s in states}) == len(states)
+        assert len({id(s.counters) for s in states}) == len(states)
