@@ -8,15 +8,10 @@ is reported as such and left alone. `python starter.py FILE` or `dunning open FI
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
-import json
-import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -27,13 +22,25 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from dunning.case_files import describe_errors, read_rows
 from dunning.db import audit_store
-from dunning.policies import PolicyError, load
-from dunning.settings import Settings
+from dunning.policies import PolicyError
+from dunning.settings import Settings, get_settings
+from dunning.strategies import StrategyError, choose
 from schemas.case import CaseInput, dates_problem
 from workflows.inputs import LoanCollectionInput
 from workflows.loan_collection import LoanCollection
-from workflows.search import CASE_STATE, DAYS_PAST_DUE, POLICY, STAGE
+from workflows.search import (
+    ARM,
+    CASE_STATE,
+    DAYS_PAST_DUE,
+    EXPERIMENT,
+    POLICY,
+    SEGMENT,
+    STAGE,
+)
+
+__all__ = ["describe_errors", "open_case", "open_cases", "read_rows", "workflow_input"]
 
 Outcome = Literal["opened", "already_open", "already_closed", "invalid"]
 MAX_CONCURRENT_STARTS = 32
@@ -51,93 +58,31 @@ class RowResult:
         return f"case-{self.loan_id}" if self.loan_id else None
 
 
-_INNER_FIELD = re.compile(r"(?P<field>[a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*): ")
-
-
-def describe_errors(exc: ValidationError) -> str:
-    """`field.path: problem; ...`, with no input values echoed (they may be personal data)."""
-    parts = []
-    for err in exc.errors(include_input=False, include_url=False):
-        field = ".".join(str(p) for p in err["loc"]) or "(row)"
-        message = err["msg"].removeprefix("Value error, ")
-        # Cross-field validators name their field in the message: fold it into the path.
-        inner = _INNER_FIELD.match(message)
-        if inner:
-            field = f"{field}.{inner['field']}" if field != "(row)" else inner["field"]
-            message = message[inner.end() :]
-        parts.append(f"{field}: {message}")
-    return "; ".join(parts)
-
-
-# --- reading files -------------------------------------------------------------------
-
-CSV_BORROWER = {
-    "borrower_id": "id",
-    "borrower_name": "name",
-    "phones": "phones",
-    "country": "country",
-    "timezone": "timezone",
-    "language": "language",
-    "address": "address",
-}
-CSV_LOAN = {
-    "loan_id": "id",
-    "currency": "currency",
-    "principal": "principal",
-    "interest": "interest",
-    "fees": "fees",
-    "penalty": "penalty",
-    "due_date": "due_date",
-    "days_past_due": "days_past_due",
-    "product": "product",
-}
-
-
-def _csv_row(row: dict[str, str | None]) -> dict[str, Any]:
-    """A flat CSV row to the nested case shape; `phones` are separated by `;` or `|`."""
-    borrower: dict[str, Any] = {}
-    loan: dict[str, Any] = {}
-    case: dict[str, Any] = {"borrower": borrower, "loan": loan}
-    for column, value in row.items():
-        if column is None:
-            raise ValueError("row has more cells than the header")
-        if value is None or value == "":
-            continue
-        column = column.strip()
-        if column in CSV_BORROWER:
-            key = CSV_BORROWER[column]
-            borrower[key] = (
-                [p for p in value.replace("|", ";").split(";") if p.strip()]
-                if key == "phones"
-                else value
-            )
-        elif column in CSV_LOAN:
-            loan[CSV_LOAN[column]] = value
-        elif column == "policy":
-            case["policy"] = value
-        else:
-            case[column] = value  # rejected by validation as an unknown field
-    return case
-
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a .json (one object or a list) or .csv file, not yet validated."""
-    text = path.read_text(encoding="utf-8-sig")
-    if path.suffix.lower() == ".csv":
-        return [_csv_row(row) for row in csv.DictReader(io.StringIO(text))]
-    data = json.loads(text)
-    if isinstance(data, dict):
-        return [data]
-    if isinstance(data, list):
-        return data
-    raise ValueError("a JSON file must hold one case object or a list of them")
-
-
 # --- opening ---------------------------------------------------------------------------
 
 
-def workflow_input(case: CaseInput) -> LoanCollectionInput:
-    return LoanCollectionInput(case=case, policy=load(case.policy))
+def workflow_input(case: CaseInput, settings: Settings | None = None) -> LoanCollectionInput:
+    """The case with the policy it opens with: its own, or the active strategy's choice."""
+    chosen = choose(case, settings or get_settings())
+    return LoanCollectionInput(case=case, policy=chosen.policy, assignment=chosen.assignment)
+
+
+def search_attributes(params: LoanCollectionInput) -> TypedSearchAttributes:
+    """What `dunning cases` lists a new case by; the strategy's placement is set here,
+    once: the workflow never changes it."""
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(STAGE, "opening"),
+        SearchAttributePair(CASE_STATE, "open"),
+        SearchAttributePair(POLICY, params.policy.ref),
+        SearchAttributePair(DAYS_PAST_DUE, params.case.loan.days_past_due),
+    ]
+    placed = params.assignment
+    if placed is not None:
+        pairs.append(SearchAttributePair(SEGMENT, placed.segment))
+        pairs.append(SearchAttributePair(ARM, placed.arm))
+        if placed.experiment is not None:
+            pairs.append(SearchAttributePair(EXPERIMENT, placed.experiment))
+    return TypedSearchAttributes(pairs)
 
 
 def opening_problems(case: CaseInput, now: datetime | None = None) -> list[tuple[str, str]]:
@@ -169,11 +114,13 @@ async def open_case(
         return RowResult(row, None, "invalid", "(row): must be an object")
     try:
         case = CaseInput.model_validate(raw)
-        params = workflow_input(case)
+        params = workflow_input(case, settings)
     except ValidationError as exc:
         return RowResult(row, loan_id, "invalid", describe_errors(exc))
     except PolicyError as exc:
         return RowResult(row, loan_id, "invalid", f"policy: {exc}")
+    except StrategyError as exc:
+        return RowResult(row, loan_id, "invalid", f"strategy: {exc}")
     problems = opening_problems(case)
     if problems:
         detail = "; ".join(f"{field}: {problem}" for field, problem in problems)
@@ -195,14 +142,7 @@ async def open_case(
             id=case.case_id,
             task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(STAGE, "opening"),
-                    SearchAttributePair(CASE_STATE, "open"),
-                    SearchAttributePair(POLICY, params.policy.ref),
-                    SearchAttributePair(DAYS_PAST_DUE, case.loan.days_past_due),
-                ]
-            ),
+            search_attributes=search_attributes(params),
             static_summary=f"loan {case.loan.id} ({params.policy.ref})",
         )
     except WorkflowAlreadyStartedError:

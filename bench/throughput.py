@@ -9,7 +9,7 @@ temporary folder, stopped at the end, unless `--use-running`.
 
 The baseline is `bench.bare.BareCase`: for the same cases and policy, the schedule
 of provider calls is derived with the pure decider on a simulated clock
-(`tests.simulate.run`); the bare workflow sleeps until each call's offset and runs
+(`dunning.sim.fold.run`); the bare workflow sleeps until each call's offset and runs
 one no-op activity there. The variants run one after the other, each on a fresh
 in-process worker (SDK defaults) warmed up with a few cases, `--repeat` times
 alternating, bare first.
@@ -59,12 +59,12 @@ from bench.bare import NOOP, TASK_QUEUE_PREFIX, BareCase, noop
 from dunning.localstack import stack
 from dunning.logging_setup import configure
 from dunning.settings import Settings, get_settings
+from dunning.sim.fold import run as simulate
 from dunning.temporal_client import connect
 from schemas.case import CaseInput
 from schemas.policy import Policy
 from starter import MAX_CONCURRENT_STARTS
 from tests.factories import case_input, fast_policy
-from tests.simulate import run as simulate
 from worker import running_worker
 from workflows.effects import ACTIVITY_FOR_CHANNEL
 from workflows.inputs import LoanCollectionInput

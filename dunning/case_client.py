@@ -6,6 +6,7 @@ unknown or closed case is a clear error, never a silent no-op.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,9 @@ from schemas.case import case_id_for
 from schemas.commands import Pause, Payment, Resume
 from schemas.refusals import Refusal
 from schemas.status import ActionResult, CaseStatus
+from schemas.strategy import SLUG_PATTERN
 from workflows.loan_collection import LoanCollection
+from workflows.search import ARM, CASE_STATE, DAYS_PAST_DUE, EXPERIMENT, POLICY, SEGMENT, STAGE
 
 Update = UpdateMethodMultiParam[[LoanCollection, Any], ActionResult]
 
@@ -131,29 +134,45 @@ class CaseListing:
     state: str
     policy: str
     days_past_due: int | None
+    segment: str | None = None
+    experiment: str | None = None
+    arm: str | None = None
+
+
+_FILTERS = {"stage": STAGE, "segment": SEGMENT, "arm": ARM}
 
 
 async def list_cases(
-    client: Client, stage: str | None = None, limit: int = 1000
+    client: Client,
+    stage: str | None = None,
+    limit: int = 1000,
+    *,
+    segment: str | None = None,
+    arm: str | None = None,
 ) -> list[CaseListing]:
-    """Cases by their search attributes (no personal data there), newest first."""
+    """Cases by their search attributes (no personal data there), newest first; filtered
+    by stage, by the strategy's segment and by arm (`champion` or a challenger's name)."""
     query = 'WorkflowType = "LoanCollection"'
-    if stage is not None:
-        if not stage.replace("_", "").isalnum():
-            raise ValueError("stage: letters, digits and _ only")
-        query += f' AND DunningStage = "{stage}"'
+    for name, value in (("stage", stage), ("segment", segment), ("arm", arm)):
+        if value is None:
+            continue
+        if not re.fullmatch(SLUG_PATTERN, value):
+            raise ValueError(f"{name}: lower-case letters, digits, _ and - only (40 at most)")
+        query += f' AND {_FILTERS[name].name} = "{value}"'
     listings: dict[str, CaseListing] = {}
     async for execution in client.list_workflows(query, limit=limit):
         if execution.id in listings:
             continue  # an older run of a continued-as-new case
         attrs = execution.typed_search_attributes
-        values = {pair.key.name: pair.value for pair in attrs}
         listings[execution.id] = CaseListing(
             case_id=execution.id,
-            stage=str(values.get("DunningStage", "-")),
-            state=str(values.get("DunningCaseState", "-")),
-            policy=str(values.get("DunningPolicy", "-")),
-            days_past_due=_int_or_none(values.get("DunningDaysPastDue")),
+            stage=attrs.get(STAGE) or "-",
+            state=attrs.get(CASE_STATE) or "-",
+            policy=attrs.get(POLICY) or "-",
+            days_past_due=attrs.get(DAYS_PAST_DUE),
+            segment=attrs.get(SEGMENT),
+            experiment=attrs.get(EXPERIMENT),
+            arm=attrs.get(ARM),
         )
     return list(listings.values())
 

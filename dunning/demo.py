@@ -1,5 +1,7 @@
-"""The demo portfolio: ~20 synthetic cases on the accelerated policy, with a script
-of payments and pauses so every path of the skeleton shows up in a minute or two.
+"""The demo portfolio: ~20 synthetic cases on the accelerated policies, placed by the
+demo strategy (small balances on `demo`; the rest split between `demo`, the champion,
+and the `demo-calls` challenger), with a script of payments and pauses so every path
+of the skeleton shows up in a minute or two.
 
 The borrowers are made up; the phone numbers are in ranges that validate but are
 never dialled (the sandbox provider only writes its outbox).
@@ -23,7 +25,11 @@ NAMES = ["Li Wei", "Zhang Min", "Wang Fang", "Liu Yang", "Chen Jing", "Ann Lee",
 ZONES = ["Asia/Shanghai", "Asia/Urumqi", "America/New_York", "Europe/London"]
 
 
-def portfolio(tag: str, count: int = 20, policy: str = "demo") -> list[CaseInput]:
+STRATEGY = "demo"  # the strategy the demo opens its portfolio under
+
+
+def portfolio(tag: str, count: int = 20, policy: str | None = None) -> list[CaseInput]:
+    """The demo cases; with no `policy` they name none, and the strategy chooses."""
     cases = []
     for i in range(count):
         principal = Decimal(800 + 150 * i)
@@ -58,6 +64,7 @@ def portfolio(tag: str, count: int = 20, policy: str = "demo") -> list[CaseInput
                         "product": "demo-instalment",
                     },
                     "policy": policy,
+                    "risk_score": 200 + (i * 137) % 700,
                 }
             )
         )

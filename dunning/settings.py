@@ -81,6 +81,15 @@ class Settings(BaseSettings):
     policy_dir: Path | None = Field(
         default=None, description="extra folder searched for policy files before the shipped ones"
     )
+    strategy: str | None = Field(
+        default="default",
+        description="the active strategy (NAME or NAME@VERSION): chooses the policy of every "
+        "case that does not name one; empty or 'none': no strategy, such cases get `default`",
+    )
+    strategy_dir: Path | None = Field(
+        default=None,
+        description="extra folder searched for strategy files before the shipped ones",
+    )
     template_dir: Path | None = Field(
         default=None,
         description="extra folder of message templates (<language>/<name>.j2), searched first",
@@ -123,6 +132,13 @@ class Settings(BaseSettings):
         host = url.hostname or "127.0.0.1"
         netloc = f"{EMBEDDED_SUPERUSER}@{host}" + (f":{url.port}" if url.port else "")
         return urlunsplit(url._replace(netloc=netloc))
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _no_strategy(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("", "none"):
+            return None
+        return value
 
     @field_validator("codec_keys", mode="before")
     @classmethod

@@ -188,12 +188,23 @@ class CaseInput(BaseModel):
 
     borrower: Borrower
     loan: Loan
-    policy: str = Field(
-        default="default",
+    policy: str | None = Field(
+        default=None,
         min_length=1,
         max_length=80,
         pattern=r"^[a-z0-9][a-z0-9_-]*(@[0-9]+)?$",
-        description="escalation policy NAME or NAME@VERSION; pinned when the case opens",
+        description="escalation policy NAME or NAME@VERSION, pinned when the case opens; "
+        "omitted: the active strategy chooses (DUNNING_STRATEGY), or `default` when no "
+        "strategy is configured",
+    )
+    segment: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$",
+        description="the backend's own segment for the case (a risk grade, a portfolio), "
+        "which strategy rules may route by; never personal data",
+    )
+    risk_score: int | None = Field(
+        default=None, ge=0, le=1000, description="the backend's risk score, 0..1000"
     )
 
     @property

@@ -16,6 +16,7 @@ from schemas.case import CaseInput
 from schemas.channels import Channel
 from schemas.commands import CeaseChannel, DisputeOutcome, HardStopKind, Instalment, VisitOutcome
 from schemas.policy import Policy
+from schemas.strategy import Assignment
 
 SYSTEM = "system"
 
@@ -36,6 +37,11 @@ class CaseOpened(EventBase):
         ge=1,
         description="version of the decision rules the case runs under, pinned at opening: "
         "1 = window only (cases opened before the compliance guard), 2 = compliance guard",
+    )
+    assignment: Assignment | None = Field(
+        default=None,
+        description="how the active strategy placed the case (segment, experiment, arm); "
+        "None when the case named its own policy, and in cases opened before strategies",
     )
 
 

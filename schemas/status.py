@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.commands import Instalment
+from schemas.strategy import Assignment
 
 CaseStateName = Literal["open", "paused", "closed", "audit_blocked"]
 
@@ -169,6 +170,9 @@ class CaseStatus(BaseModel):
         default=None,
         description="the audit store refuses this case's events (the reason, no personal "
         "data): contact stops until it accepts them again",
+    )
+    assignment: Assignment | None = Field(
+        default=None, description="strategy, segment, experiment and arm the case opened under"
     )
     next_action: NextAction | None
     counters: dict[str, int]

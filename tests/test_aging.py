@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from dunning.sim import fold
 from schemas.commands import Pause, Resume
 from schemas.events import ContactAttempted, Event, StageEntered
 from schemas.policy import Aging, Policy
-from tests import simulate
 from tests.factories import case_input, policy
 from workflows import actions
 from workflows.state import CaseState
@@ -31,7 +31,7 @@ def _run(aging: Aging) -> list[Event]:
     chosen: Policy = policy().model_copy(update={"aging": aging})
     interrupts = {PAUSED_AT: _pause, PAUSED_AT + PAUSE: _resume}
     until = PAUSED_AT + PAUSE + timedelta(days=5)
-    _, log = simulate.run(case_input(), chosen, OPENED, until=until, interrupts=interrupts)
+    _, log = fold.run(case_input(), chosen, OPENED, until=until, interrupts=interrupts)
     return log
 
 

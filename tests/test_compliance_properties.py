@@ -370,7 +370,7 @@ def test_third_parties_only_once_unreachable_and_never_after_their_opt_out() -> 
 
 
 def test_a_wrong_number_moves_to_the_next_and_with_none_left_the_borrower_is_unreachable() -> None:
-    from tests import simulate
+    from dunning.sim import fold
 
     call = ActionSpec(channel="call", every_days=1)
     spec = ActionSpec(channel="third_party_sms", template="third_party", every_days=1)
@@ -379,7 +379,7 @@ def test_a_wrong_number_moves_to_the_next_and_with_none_left_the_borrower_is_unr
     )
     opened = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai, a Monday
     case = case_input(borrower={"emergency_contacts": CONTACTS[:1]})  # two phones
-    _, log = simulate.run(
+    _, log = fold.run(
         case,
         policy,
         opened,

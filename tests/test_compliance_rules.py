@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from dunning.sim import fold
 from schemas.commands import CeaseContact, HardStop, Pause, Resume, VisitBooking
 from schemas.events import EVENT_ADAPTER, CaseOpened, ContactAttempted, ContactSkipped
-from tests import simulate
 from tests.factories import case_input, policy
 from workflows import actions
 from workflows.evolve import evolve
@@ -33,8 +33,8 @@ def test_an_event_written_before_rules_existed_reads_as_rules_1() -> None:
 def test_rules_1_decides_as_before_and_rules_2_defers_over_a_holiday() -> None:
     # Opened on 2026-09-28: China's National Day week falls in the reminder stage.
     opened = datetime(2026, 9, 28, 10, 0, tzinfo=SHANGHAI).astimezone(UTC)
-    _, old = simulate.run(case_input(), policy(), opened, rules=1)
-    _, new = simulate.run(case_input(), policy(), opened, rules=2)
+    _, old = fold.run(case_input(), policy(), opened, rules=1)
+    _, new = fold.run(case_input(), policy(), opened, rules=2)
     # Third-party messages came with the guard and always go through it (this case
     # names no emergency contact, so they are skipped under both rules).
     held = [e for e in old if e.type in ("contact_deferred", "contact_skipped")]
@@ -75,7 +75,7 @@ def test_every_contact_after_a_hard_stop_is_skipped_with_the_rule_named() -> Non
         return actions.hard_stop(state, HardStop(kind="bankruptcy", **OP), now)
 
     at = OPENED + timedelta(days=3, hours=1)
-    state, log = simulate.run(case_input(), policy(), OPENED, rules=2, interrupts={at: stop})
+    state, log = fold.run(case_input(), policy(), OPENED, rules=2, interrupts={at: stop})
     after = [e for e in log if e.at > at]
     assert not [e for e in after if isinstance(e, ContactAttempted)]
     skipped = [e for e in after if isinstance(e, ContactSkipped)]

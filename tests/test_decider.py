@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from dunning.sim import fold
 from schemas.events import (
     CaseClosed,
     CollectionPaused,
@@ -16,7 +17,6 @@ from schemas.events import (
     PaymentReceived,
     StageEntered,
 )
-from tests import simulate
 from tests.factories import case_input, policy
 from workflows.evolve import allocate
 from workflows.state import CaseState
@@ -53,7 +53,7 @@ def per_stage(log: list[Event]) -> Counter[tuple[str, str]]:
 
 
 def test_default_policy_walks_every_stage_to_legal() -> None:
-    state, log = simulate.run(case_input(), policy(), OPENED)
+    state, log = fold.run(case_input(), policy(), OPENED)
 
     assert state.closed_reason == "transferred_to_legal"
     stages = [e.stage for e in log if isinstance(e, StageEntered)]
@@ -67,7 +67,7 @@ def test_default_policy_walks_every_stage_to_legal() -> None:
 def test_contacts_fall_inside_the_borrowers_window() -> None:
     # Opened at 23:30 local: every contact is deferred to the next 08:00, none dropped.
     late = datetime(2026, 11, 2, 23, 30, tzinfo=SHANGHAI).astimezone(UTC)
-    _, log = simulate.run(case_input(), policy(), late)
+    _, log = fold.run(case_input(), policy(), late)
 
     contacts = [e for e in log if isinstance(e, ContactAttempted)]
     assert contacts, "no contact at all"
@@ -81,7 +81,7 @@ def test_contacts_fall_inside_the_borrowers_window() -> None:
 
 def test_case_opened_late_starts_in_its_stage() -> None:
     case = case_input(loan={"days_past_due": 40})
-    state, log = simulate.run(case, policy(), OPENED, until=OPENED + timedelta(hours=1))
+    state, log = fold.run(case, policy(), OPENED, until=OPENED + timedelta(hours=1))
 
     entered = [e for e in log if isinstance(e, StageEntered)]
     assert [(e.stage, e.skipped) for e in entered] == [("field_visit", ())]
@@ -106,7 +106,7 @@ def test_pause_stops_contact_and_shifts_escalation() -> None:
             )
         ]
 
-    state, log = simulate.run(
+    state, log = fold.run(
         case_input(), policy(), OPENED, interrupts={pause_at: pause, resume_at: resume}
     )
 
@@ -119,7 +119,7 @@ def test_pause_stops_contact_and_shifts_escalation() -> None:
     assert state.paused_total == timedelta(days=10)
 
 
-def _payment(amount: str, reference: str) -> simulate.Interrupt:
+def _payment(amount: str, reference: str) -> fold.Interrupt:
     def pay(state: CaseState, now: datetime) -> list[Event]:
         split = allocate(state.balance, Decimal(amount))
         return [
@@ -142,7 +142,7 @@ def _payment(amount: str, reference: str) -> simulate.Interrupt:
 def test_partial_payment_lowers_balance_fees_first_and_full_payment_closes() -> None:
     partial_at = OPENED + timedelta(days=5)
     full_at = OPENED + timedelta(days=20)
-    state, log = simulate.run(
+    state, log = fold.run(
         case_input(),
         policy(),
         OPENED,
@@ -160,7 +160,7 @@ def test_partial_payment_lowers_balance_fees_first_and_full_payment_closes() -> 
 
 
 def test_idempotency_keys_are_unique_and_name_the_case() -> None:
-    _, log = simulate.run(case_input(), policy(), OPENED)
+    _, log = fold.run(case_input(), policy(), OPENED)
     keys = [e.idempotency_key for e in log if hasattr(e, "idempotency_key")]
     assert len(keys) == len(set(keys)) == sum(DEFAULT_COUNTS.values())
     assert all(key.startswith("case-L-1001:") for key in keys)

@@ -18,8 +18,8 @@ from temporalio.client import Client
 
 import starter
 from dunning.settings import Settings
+from dunning.sim import fold
 from schemas.case import CaseInput
-from tests import simulate
 from tests.factories import case_input, fault_policy
 from tests.faults.harness import CASES, all_closed, check_each, tail, wait_for
 from tests.records import (
@@ -115,7 +115,7 @@ async def test_sigkilled_worker_loses_nothing_and_repeats_nothing(
         # Exactly what the policy asks for: no message lost, none repeated.
         skipped = [e for e in events if e.type == "stage_entered" and e.skipped]
         assert not skipped, case.case_id
-        _, expected = simulate.run(case, POLICY, datetime.now(UTC))
+        _, expected = fold.run(case, POLICY, datetime.now(UTC))
         assert contacts_in_audit(events) == per_stage(expected), case.case_id
         assert contacts_in_outbox(outbox) == per_stage(expected), case.case_id
         return len(events)

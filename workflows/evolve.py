@@ -125,6 +125,7 @@ def _opened(event: CaseOpened) -> CaseState:
         ),
         seq=1,
         rules=event.rules,
+        assignment=event.assignment,
     )
     state.recent = [(1, event)]
     return state

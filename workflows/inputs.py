@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.case import CaseInput
 from schemas.policy import Policy
+from schemas.strategy import Assignment
 from workflows.state import CaseState
 
 
@@ -14,6 +15,9 @@ class LoanCollectionInput(BaseModel):
 
     case: CaseInput
     policy: Policy
+    assignment: Assignment | None = Field(
+        default=None, description="how the active strategy chose `policy`; None if the case did"
+    )
     carried: CaseState | None = Field(
         default=None, description="state carried over by continue-as-new; None on the first run"
     )

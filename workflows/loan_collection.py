@@ -78,7 +78,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.evolve import evolve
     from workflows.inputs import LoanCollectionInput
     from workflows.search import attributes_for, updates
-    from workflows.state import CaseState
+    from workflows.state import CURRENT_RULES, CaseState
     from workflows.status_view import case_status, event_lines
 
 # Providers and the audit store are retried until they answer: a case never skips a
@@ -112,7 +112,6 @@ COMPLIANCE_GUARD = "compliance-guard-v2"
 # under the patch id `decision-rules-3@<seq>` of the point where it did (see
 # "Determinism" in docs/architecture.md for why the id carries the sequence number).
 RULES_3 = "decision-rules-3"
-CURRENT_RULES = 3
 
 AGREEMENT_KINDS: dict[str, Literal["promise", "plan", "settlement"]] = {
     "promise_made": "promise",
@@ -152,7 +151,11 @@ class LoanCollection:
             else:
                 rules = 1
             opened = CaseOpened(
-                at=workflow.now(), case=params.case, policy=params.policy, rules=rules
+                at=workflow.now(),
+                case=params.case,
+                policy=params.policy,
+                rules=rules,
+                assignment=params.assignment,
             )
             state = evolve(None, opened)
             self._pending.append(AuditRecord(case_id=state.case_id, seq=1, event=opened))

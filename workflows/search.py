@@ -13,8 +13,21 @@ STAGE = SearchAttributeKey.for_keyword("DunningStage")
 CASE_STATE = SearchAttributeKey.for_keyword("DunningCaseState")
 POLICY = SearchAttributeKey.for_keyword("DunningPolicy")
 DAYS_PAST_DUE = SearchAttributeKey.for_int("DunningDaysPastDue")
+# The strategy's placement (schemas.strategy.Assignment): set once by the starter when
+# the case opens, never upserted by the workflow.
+SEGMENT = SearchAttributeKey.for_keyword("DunningSegment")
+EXPERIMENT = SearchAttributeKey.for_keyword("DunningExperiment")
+ARM = SearchAttributeKey.for_keyword("DunningArm")
 # Every custom key: the local stack registers these when it starts Temporal.
-ALL_KEYS: tuple[SearchAttributeKey[Any], ...] = (STAGE, CASE_STATE, POLICY, DAYS_PAST_DUE)
+ALL_KEYS: tuple[SearchAttributeKey[Any], ...] = (
+    STAGE,
+    CASE_STATE,
+    POLICY,
+    DAYS_PAST_DUE,
+    SEGMENT,
+    EXPERIMENT,
+    ARM,
+)
 
 
 def case_state_name(state: CaseState, audit_blocked: bool = False) -> CaseStateName:

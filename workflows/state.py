@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,8 +14,12 @@ from schemas.commands import Instalment
 from schemas.compliance import UNREACHABLE_AFTER_FAILED_CALLS
 from schemas.events import ApprovalKind, Event
 from schemas.policy import Policy, Stage
+from schemas.strategy import Assignment
 
 RECENT_EVENTS = 10
+# The decision rules new cases open on (CaseOpened.rules); see "Determinism" in
+# docs/architecture.md. Older cases move to them, recorded, when they run live.
+CURRENT_RULES = 3
 
 
 class Balance(BaseModel):
@@ -152,6 +157,9 @@ class CaseState(BaseModel):
     opened_at: datetime
     seq: int = 0
     rules: int = Field(default=1, description="decision rules pinned at opening (CaseOpened.rules)")
+    assignment: Assignment | None = Field(
+        default=None, description="the strategy's placement at opening (CaseOpened.assignment)"
+    )
 
     closed_reason: str | None = None
     closed_at: datetime | None = None
@@ -222,6 +230,14 @@ class CaseState(BaseModel):
     )
     counters: dict[str, int] = Field(default_factory=dict)
     recent: list[tuple[int, Event]] = Field(default_factory=list)
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> CaseState:
+        """`evolve` copies the state before every event. Frozen values (the policy, the
+        case input, events, datetimes, decimals) cannot change, so the copy shares them
+        and copies only what is mutable; a plain deep copy of the pinned policy and the
+        recent events was most of the simulator's time (docs/benchmarks.md)."""
+        copied: CaseState = _copy_model(self, {} if memo is None else memo)
+        return copied
 
     @model_validator(mode="after")
     def _carried_pause(self) -> CaseState:
@@ -296,3 +312,46 @@ class CaseState(BaseModel):
         """Active time after opening at which stage `index` starts (0 if already reached)."""
         days = self.policy.stages[index].from_dpd - self.dpd_at_open
         return max(days, 0) * self.policy.day_length
+
+
+_ATOMS = (str, int, float, bool, Decimal, datetime, date, timedelta, type(None))
+_IMMUTABLE_TYPES: dict[type, bool] = {}
+
+
+def _immutable_type(kind: type) -> bool:
+    """Atoms and frozen models never change: a copy may share them (cached per type)."""
+    known = _IMMUTABLE_TYPES.get(kind)
+    if known is None:
+        frozen = issubclass(kind, BaseModel) and bool(kind.model_config.get("frozen"))
+        known = _IMMUTABLE_TYPES[kind] = issubclass(kind, _ATOMS) or frozen
+    return known
+
+
+def _immutable(value: Any) -> bool:
+    if _immutable_type(type(value)):
+        return True
+    if type(value) is tuple:
+        return all(_immutable(item) for item in value)
+    return False
+
+
+def _copy_value(value: Any, memo: dict[int, Any]) -> Any:
+    if _immutable(value):
+        return value
+    if isinstance(value, list):
+        return [_copy_value(item, memo) for item in value]
+    if isinstance(value, dict):
+        return {key: _copy_value(item, memo) for key, item in value.items()}
+    if isinstance(value, BaseModel):
+        return _copy_model(value, memo)
+    return copy.deepcopy(value, memo)
+
+
+def _copy_model(model: Any, memo: dict[int, Any]) -> Any:
+    """A deep copy of a mutable model that shares its immutable parts."""
+    copied = model.__copy__()
+    fields = copied.__dict__
+    for key, value in fields.items():
+        if not _immutable(value):
+            fields[key] = _copy_value(value, memo)
+    return copied

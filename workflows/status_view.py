@@ -136,6 +136,7 @@ def case_status(
         in_flight=in_flight,
         failures=[FailureView(**f.model_dump()) for f in state.failures],
         audit_blocked=audit_blocked,
+        assignment=state.assignment,
         next_action=_next_action(state, now),
         counters=dict(state.counters),
         events=state.seq,

@@ -14,8 +14,9 @@ from temporalio.client import Client
 from dunning.api import problems, routes_actions, routes_cases, routes_health
 from dunning.api.idempotency import IdempotencyMiddleware
 from dunning.api.limits import BodyLimitMiddleware
-from dunning.api.problems import PROBLEM_JSON, ProblemDetails
+from dunning.api.problems import ProblemDetails
 from dunning.api.services import Services
+from dunning.problem_types import PROBLEM_JSON
 from dunning.request_limits import MAX_API_BODY_BYTES, MAX_JSON_DEPTH
 from dunning.settings import Settings
 from dunning.temporal_client import connect

@@ -16,13 +16,17 @@ import starter
 from dunning import case_client
 from dunning.api import auth
 from dunning.api.cases import case_id_from_path, case_problem
-from dunning.api.problems import PROBLEM_JSON, Problem, ProblemDetails, field_problems, invalid
+from dunning.api.problems import Problem, ProblemDetails, field_problems, invalid
 from dunning.api.services import services
 from dunning.api.tokens import Principal
 from dunning.audit.history import case_timeline
-from dunning.policies import PolicyError, load
+from dunning.policies import PolicyError
+from dunning.problem_types import PROBLEM_JSON
+from dunning.settings import Settings
+from dunning.strategies import StrategyError, choose
 from schemas.case import CaseInput
 from schemas.status import CaseStatus
+from schemas.strategy import SLUG_PATTERN
 
 MAX_BATCH = 1000
 
@@ -74,6 +78,9 @@ class CaseListing(BaseModel):
     state: str
     policy: str
     days_past_due: int | None
+    segment: str | None = Field(default=None, description="the strategy's segment")
+    experiment: str | None = None
+    arm: str | None = Field(default=None, description="champion, or the challenger's name")
 
 
 class CaseList(BaseModel):
@@ -113,17 +120,20 @@ OPEN_BODY = {
 }
 
 
-def _validate(raw: Any) -> tuple[CaseInput | None, list[dict[str, str]]]:
-    """The case, or the field problems (the policy must load, the dates agree today)."""
+def _validate(raw: Any, settings: Settings) -> tuple[CaseInput | None, list[dict[str, str]]]:
+    """The case, or the field problems (its policy, or the active strategy's, must load;
+    the dates agree today)."""
     if not isinstance(raw, dict):
         return None, [{"field": "(case)", "problem": "must be an object"}]
     try:
         case = CaseInput.model_validate(raw)
-        load(case.policy)
+        choose(case, settings)
     except ValidationError as exc:
         return None, field_problems(exc.errors(include_input=False, include_url=False))
     except PolicyError as exc:
         return None, [{"field": "policy", "problem": str(exc)}]
+    except StrategyError as exc:
+        return None, [{"field": "policy", "problem": f"the active strategy: {exc}"}]
     problems = starter.opening_problems(case)
     if problems:
         return None, [{"field": field, "problem": problem} for field, problem in problems]
@@ -154,10 +164,10 @@ async def open_cases(
         raise invalid([{"field": "body", "problem": "not valid JSON"}]) from None
     if isinstance(payload, dict) and "cases" in payload and "loan" not in payload:
         return await _open_batch(request, payload)
-    case, errors = _validate(payload)
+    current = services(request)
+    case, errors = _validate(payload, current.settings)
     if case is None:
         raise invalid(errors)
-    current = services(request)
     result = await starter.open_case(current.client, current.settings, 1, case, pool=current.pool)
     if result.outcome == "opened":
         return JSONResponse(
@@ -186,7 +196,7 @@ async def _open_batch(request: Request, payload: dict[str, Any]) -> JSONResponse
     gate = asyncio.Semaphore(starter.MAX_CONCURRENT_STARTS)
 
     async def one(index: int, raw: Any) -> RowResult:
-        case, errors = _validate(raw)
+        case, errors = _validate(raw, current.settings)
         if case is None:
             return RowResult(
                 row=index,
@@ -248,13 +258,22 @@ async def list_cases(
     stage: str | None = Query(
         None, pattern=r"^[a-z][a-z_]{0,39}$", description="only cases in this stage"
     ),
+    segment: str | None = Query(
+        None, pattern=SLUG_PATTERN, description="only cases the strategy put in this segment"
+    ),
+    arm: str | None = Query(
+        None, pattern=SLUG_PATTERN, description="only cases in this arm (champion, a challenger)"
+    ),
     limit: int = Query(100, ge=1, le=1000),
     _: Principal = Depends(auth.allow(auth.READ)),
 ) -> CaseList:
     try:
-        found = await case_client.list_cases(services(request).client, stage, limit=limit)
+        found = await case_client.list_cases(
+            services(request).client, stage, limit=limit, segment=segment, arm=arm
+        )
     except ValueError as exc:
-        raise invalid([{"field": "stage", "problem": str(exc).removeprefix("stage: ")}]) from None
+        where, _sep, problem = str(exc).partition(": ")
+        raise invalid([{"field": where, "problem": problem}]) from None
     return CaseList(cases=[CaseListing(**vars(item)) for item in found])
 
 

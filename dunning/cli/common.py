@@ -37,7 +37,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def field_errors(exc: ValidationError) -> str:
-    from starter import describe_errors
+    from dunning.case_files import describe_errors
 
     return describe_errors(exc)
 

@@ -26,7 +26,7 @@ from rich.text import Text
 from dunning import case_client
 from dunning.cli.common import console, fail, run, settings
 from dunning.cli.render import cases_table
-from dunning.demo import portfolio, run_script
+from dunning.demo import STRATEGY, portfolio, run_script
 from dunning.logging_setup import formatter
 from dunning.policies import load
 from dunning.settings import Settings
@@ -75,9 +75,13 @@ async def _demo(
         running_worker(current, client),
         optional_api(current, client, api_port, console.print),
     ):
-        results = await starter.open_cases(client, current, cases)
+        placed = current.model_copy(update={"strategy": STRATEGY})
+        results = await starter.open_cases(client, placed, cases)
         opened = [r.case_id for r in results if r.outcome == "opened" and r.case_id]
-        console.print(f"opened {len(opened)} demo cases on policy demo (a day lasts 4 seconds)")
+        console.print(
+            f"opened {len(opened)} demo cases under strategy {STRATEGY} "
+            "(policies demo and demo-calls; a day lasts 4 seconds)"
+        )
         if not opened:
             problems = {f"{r.outcome}: {r.detail}" for r in results}
             console.print(f"[red]no demo case could be opened[/]: {'; '.join(sorted(problems))}")

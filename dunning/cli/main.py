@@ -18,6 +18,7 @@ from dunning.cli.common import console, exit_with, fail, run, settings
 from dunning.cli.db import db_app
 from dunning.cli.dev import dev_app
 from dunning.cli.policy import policy_app
+from dunning.cli.strategy import strategy_app
 from dunning.temporal_client import connect
 from schemas.case import CaseInput
 
@@ -33,6 +34,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(token_app, name="token")
 app.command("api")(api_command)
 app.add_typer(policy_app, name="policy")
+app.add_typer(strategy_app, name="strategy")
 schema_app = typer.Typer(help="JSON Schemas for callers in any language.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 
@@ -142,13 +144,15 @@ def status(
 @app.command()
 def cases(
     stage: str | None = typer.Option(None, help="only cases in this stage"),
+    segment: str | None = typer.Option(None, help="only cases the strategy put in this segment"),
+    arm: str | None = typer.Option(None, help="only cases in this arm: champion or a challenger"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List cases through their search attributes."""
     current = settings()
 
     async def go() -> list[case_client.CaseListing]:
-        return await case_client.list_cases(await connect(current), stage)
+        return await case_client.list_cases(await connect(current), stage, segment=segment, arm=arm)
 
     try:
         listings = run(go())
@@ -157,14 +161,34 @@ def cases(
     if as_json:
         print(json.dumps([vars(item) for item in listings], indent=2))
         return
-    table = Table(title=f"{len(listings)} cases" + (f" in {stage}" if stage else ""))
-    for column in ("case", "state", "stage", "dpd", "policy"):
+    filters = ", ".join(
+        f"{name} {value}"
+        for name, value in (("stage", stage), ("segment", segment), ("arm", arm))
+        if value
+    )
+    table = Table(title=f"{len(listings)} cases" + (f" ({filters})" if filters else ""))
+    for column in ("case", "state", "stage", "dpd", "policy", "segment", "arm"):
         table.add_column(column)
     for item in listings:
         table.add_row(
-            item.case_id, item.state, item.stage, str(item.days_past_due or "-"), item.policy
+            item.case_id,
+            item.state,
+            item.stage,
+            str(item.days_past_due or "-"),
+            item.policy,
+            item.segment or "-",
+            item.arm or "-",
         )
     console.print(table)
+
+
+def _register_simulate() -> None:
+    from dunning.cli.simulate import simulate_command
+
+    app.command("simulate")(simulate_command)
+
+
+_register_simulate()
 
 
 def _register_demo() -> None:

@@ -29,6 +29,14 @@ def status_panel(status: CaseStatus) -> Panel:
     facts.add_row("stage", status.stage or "-")
     facts.add_row("days past due", str(status.days_past_due))
     facts.add_row("policy", status.policy)
+    placed = status.assignment
+    if placed is not None:
+        experiment = f", experiment {placed.experiment}" if placed.experiment else ""
+        facts.add_row(
+            "strategy",
+            f"{placed.strategy}: segment {placed.segment}{experiment}, arm {placed.arm} "
+            f"({placed.policy})",
+        )
     facts.add_row(
         "balance",
         f"{b.total} {b.currency}  (principal {b.principal}, interest {b.interest}, "
@@ -145,6 +153,7 @@ def cases_table(statuses: list[CaseStatus], title: str = "cases") -> Table:
     table.add_column("case", no_wrap=True)
     table.add_column("state", no_wrap=True, overflow="ellipsis", ratio=2)
     table.add_column("stage", no_wrap=True, overflow="ellipsis", ratio=2)
+    table.add_column("arm", no_wrap=True, overflow="ellipsis", ratio=2)
     table.add_column("dpd", justify="right", no_wrap=True)
     table.add_column("balance", justify="right", no_wrap=True, ratio=2)
     table.add_column("contacts", no_wrap=True, overflow="ellipsis", ratio=3)
@@ -156,6 +165,7 @@ def cases_table(statuses: list[CaseStatus], title: str = "cases") -> Table:
             s.case_id.removeprefix("case-"),
             f"[{STATE_STYLE[s.state]}]{state}[/]",
             s.stage or "-",
+            s.assignment.arm if s.assignment is not None else "-",
             str(s.days_past_due),
             str(s.balance.total),
             " ".join(f"{k}:{v}" for k, v in sorted(s.counters.items())),

@@ -6,11 +6,9 @@ is searched first, so a lender keeps its own policies outside the code.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
-from pydantic import ValidationError
-
+from dunning.datafiles import find_versioned, read_toml
 from dunning.settings import get_settings
 from dunning.templates import OPT_OUT_LINES, available, source, variables
 from schemas.channels import CHANNELS, TEMPLATE_VARIABLES
@@ -29,18 +27,7 @@ def search_path() -> list[Path]:
 
 
 def load_file(path: Path) -> Policy:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise PolicyError(f"{path}: {exc}") from exc
-    try:
-        policy = Policy.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise PolicyError(f"{path}: {problems}") from exc
+    policy = read_toml(path, Policy, PolicyError)
     problem = day_length_problem(policy.day_length)
     if problem is not None:
         raise PolicyError(f"{path}: day_length: {problem}")
@@ -84,25 +71,4 @@ def load(ref: str) -> Policy:
     current file if it has that version, else an earlier one kept as
     `NAME@VERSION.toml` beside it. Cases pin the policy they open with, so publishing a
     new version changes no open case; `dunning policy migrate` moves one explicitly."""
-    name, _, version = ref.partition("@")
-    if version and not version.isdigit():
-        raise PolicyError(f"{ref!r}: the version must be a number, as in {name}@2")
-    current: Policy | None = None
-    for folder in search_path():
-        if version and (folder / f"{name}@{version}.toml").is_file():
-            policy = load_file(folder / f"{name}@{version}.toml")
-            if policy.name != name or policy.version != int(version):
-                raise PolicyError(
-                    f"{folder / f'{name}@{version}.toml'}: holds {policy.ref}, not {ref}"
-                )
-            return policy
-        path = folder / f"{name}.toml"
-        if path.is_file():
-            current = load_file(path)
-            if not version or int(version) == current.version:
-                return current
-    if current is not None:
-        raise PolicyError(
-            f"policy {name!r} is at version {current.version}; no {name}@{version}.toml kept"
-        )
-    raise PolicyError(f"no policy named {name!r}")
+    return find_versioned(ref, search_path(), load_file, PolicyError, "policy")

@@ -27,9 +27,9 @@ from temporalio.service import RPCError
 import starter
 from dunning.audit.verify import verify_case
 from dunning.settings import Settings
+from dunning.sim import fold
 from schemas.case import CaseInput
 from schemas.policy import Policy
-from tests import simulate
 from tests.factories import case_input
 from tests.records import audit_counts as counts_in_audit
 from tests.records import audit_events, contacts_in_audit, keys_in_audit
@@ -239,7 +239,7 @@ async def check_nothing_lost_or_repeated(client: Client, flight: Flight, gateway
             ]
             assert sorted(sms_keys) == sorted(gateway.delivered_keys(case.case_id, "sms"))
             assert not [e for e in events if e.type == "stage_entered" and e.skipped], case.case_id
-            _, expected = simulate.run(case, flight.policy, datetime.now(UTC))
+            _, expected = fold.run(case, flight.policy, datetime.now(UTC))
             assert contacts_in_audit(events) == per_stage(expected), case.case_id
             report = await verify_case(pool, case.case_id, None)
             assert not report.problems, (case.case_id, report.problems)
