@@ -1,5 +1,5 @@
 -- The effectiveness report: every figure of docs/reports.md, computed here from
--- audit_events in one statement (one snapshot, runs on a read replica too).
+-- audit_events in one statement (one snapshot; runs on a read replica too).
 --
 -- $1 from, $2 to (timestamptz, [from, to)); $3 voice channels, $4 connected call
 -- outcomes (text[], from schemas/compliance.py); $5 horizon in policy days; $6 days
@@ -7,140 +7,152 @@
 --
 -- Population: the cohort of cases opened in [from, to), followed until `to`: only
 -- events that occurred before `to` count. Event types not named below (the engine
--- adds new ones) are ignored. Ages are in policy days (the pinned policy's
--- day_length), so an accelerated demo policy reads like a production one.
+-- adds new ones) are ignored. Ages are in policy days since opening (the pinned
+-- policy's day_length), so an accelerated demo policy reads like a production one.
 -- The result is one row of JSON columns; dunning/report/query.py reads it.
 WITH cohort AS MATERIALIZED (
+    -- Found through the partial index audit_events_opened_at; jsonb_to_record reads
+    -- each (large, compressed) payload once.
     SELECT o.case_id,
            o.occurred_at AS opened_at,
            a ->> 'strategy' AS strategy,
            a ->> 'experiment' AS experiment,
            coalesce(a ->> 'segment', 'all') AS segment,
            coalesce(a ->> 'arm', 'champion') AS arm,
-           (o.payload -> 'policy' ->> 'name') || '@' || (o.payload -> 'policy' ->> 'version')
-               AS policy,
-           o.payload -> 'case' -> 'loan' ->> 'currency' AS currency,
-           coalesce((o.payload -> 'case' -> 'loan' ->> 'principal')::numeric, 0)
-               + coalesce((o.payload -> 'case' -> 'loan' ->> 'interest')::numeric, 0)
-               + coalesce((o.payload -> 'case' -> 'loan' ->> 'fees')::numeric, 0)
-               + coalesce((o.payload -> 'case' -> 'loan' ->> 'penalty')::numeric, 0) AS amount,
-           extract(epoch FROM coalesce(o.payload -> 'policy' ->> 'day_length', 'P1D')::interval)
-               AS day_s,
-           o.payload -> 'policy' -> 'stages' AS stages
+           (p.policy ->> 'name') || '@' || (p.policy ->> 'version') AS policy,
+           p.loan ->> 'currency' AS currency,
+           coalesce((p.loan ->> 'principal')::numeric, 0)
+               + coalesce((p.loan ->> 'interest')::numeric, 0)
+               + coalesce((p.loan ->> 'fees')::numeric, 0)
+               + coalesce((p.loan ->> 'penalty')::numeric, 0) AS amount,
+           date_part('epoch', coalesce(p.policy ->> 'day_length', 'P1D')::interval) AS day_s
     FROM audit_events o
          CROSS JOIN LATERAL (
-             SELECT CASE WHEN jsonb_typeof(o.payload -> 'assignment') = 'object'
-                         THEN o.payload -> 'assignment' END AS a
-         ) assigned
+             SELECT r."case" -> 'loan' AS loan, r.policy,
+                    CASE WHEN jsonb_typeof(r.assignment) = 'object' THEN r.assignment END AS a
+             FROM jsonb_to_record(o.payload) AS r("case" jsonb, policy jsonb, assignment jsonb)
+         ) p
     WHERE o.event_type = 'case_opened' AND o.occurred_at >= $1 AND o.occurred_at < $2
 ),
--- One number per group (strategy, experiment, segment, arm, policy, currency).
+-- One number per group (strategy, experiment, segment, arm, policy, currency); how
+-- long each case has been observed, and its last week boundary within the horizon.
 grouped AS MATERIALIZED (
     SELECT c.*,
            dense_rank() OVER (ORDER BY strategy NULLS FIRST, experiment NULLS FIRST, segment,
                                        arm, policy, currency) AS g,
-           extract(epoch FROM $2 - opened_at) / day_s AS obs_age
+           x.obs_age,
+           floor(least(x.obs_age, $5) / $6)::int AS last_week
     FROM cohort c
+         CROSS JOIN LATERAL (SELECT date_part('epoch', $2 - c.opened_at) / c.day_s AS obs_age) x
 ),
--- The cohort's events that a figure reads, with what it reads extracted.
-ev AS MATERIALIZED (
-    SELECT c.case_id, c.g, e.seq, e.event_type,
-           extract(epoch FROM e.occurred_at - c.opened_at) / c.day_s AS age,
-           CASE WHEN e.event_type <> 'case_closed' THEN e.payload ->> 'stage' END AS stage,
+-- The cohort's events other than contacts, what the figures read extracted (found
+-- without the cohort's CTE, so that the scan can run in parallel workers).
+facts AS MATERIALIZED (
+    SELECT e.case_id, e.seq, e.event_type, e.occurred_at,
+           CASE WHEN e.event_type IN ('stage_entered', 'stage_changed', 'policy_migrated')
+                THEN e.payload ->> 'stage' END AS stage,
            CASE WHEN e.event_type IN ('stage_entered', 'stage_changed', 'policy_migrated')
                 THEN (e.payload ->> 'stage_index')::int END AS stage_index,
-           CASE WHEN e.event_type = 'contact_attempted' THEN e.payload ->> 'channel' END
-               AS channel,
-           CASE WHEN e.event_type = 'contact_attempted' THEN e.payload ->> 'outcome' END
-               AS outcome,
            CASE WHEN e.event_type = 'payment_received'
                 THEN (e.payload ->> 'amount')::numeric
                      - coalesce((e.payload ->> 'overpaid')::numeric, 0) END AS recovered,
            CASE WHEN e.event_type = 'case_closed' THEN e.payload ->> 'reason' END AS reason,
-           CASE WHEN e.event_type = 'promise_ended' THEN (e.payload ->> 'kept')::boolean END
-               AS kept
-    FROM grouped c
-         JOIN audit_events e ON e.case_id = c.case_id
-    WHERE e.occurred_at < $2
+           CASE WHEN e.event_type = 'promise_ended'
+                THEN (e.payload ->> 'kept')::boolean END AS kept
+    FROM audit_events e
+    WHERE e.case_id IN (SELECT o.case_id FROM audit_events o
+                        WHERE o.event_type = 'case_opened'
+                          AND o.occurred_at >= $1 AND o.occurred_at < $2)
+      AND e.occurred_at < $2
       AND e.event_type IN ('stage_entered', 'stage_changed', 'policy_migrated',
-                           'contact_attempted', 'payment_received', 'case_closed',
+                           'payment_received', 'case_closed',
                            'promise_made', 'promise_kept', 'promise_ended')
+),
+-- Contacts (attempts handed to a provider), counted per case, stage and channel.
+contacts AS MATERIALIZED (
+    SELECT c.case_id, c.g, x.stage, x.channel, x.n, x.connected
+    FROM (
+        SELECT e.case_id, e.payload ->> 'stage' AS stage, e.payload ->> 'channel' AS channel,
+               count(*) AS n,
+               count(*) FILTER (WHERE e.payload ->> 'outcome' = ANY ($4)) AS connected
+        FROM audit_events e
+        WHERE e.case_id IN (SELECT o.case_id FROM audit_events o
+                            WHERE o.event_type = 'case_opened'
+                              AND o.occurred_at >= $1 AND o.occurred_at < $2)
+          AND e.occurred_at < $2
+          AND e.event_type = 'contact_attempted'
+        GROUP BY 1, 2, 3
+    ) x
+         JOIN grouped c USING (case_id)
+),
+-- Every fact in its case's order, with the stage the case was in (the last
+-- stage event so far), the age of the next stage or closing event, and for a promise
+-- how it ended: the first later promise_kept, promise_ended or case_closed
+-- (seq * 4 + 1 kept, + 2 broken, + 3 closed otherwise).
+walked AS MATERIALIZED (
+    SELECT w.*, w.stages[cardinality(w.stages)] AS current_stage
+    FROM (
+        SELECT ev.*,
+               array_agg(ev.stage) FILTER (WHERE ev.stage_index IS NOT NULL) OVER w AS stages,
+               count(*) FILTER (WHERE ev.stage_index IS NOT NULL OR ev.reason IS NOT NULL)
+                   OVER w AS moves,
+               min(ev.age) FILTER (WHERE ev.stage_index IS NOT NULL OR ev.reason IS NOT NULL)
+                   OVER (w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_move_age,
+               min(ev.seq * 4 + CASE WHEN ev.event_type = 'promise_kept' THEN 1
+                                     WHEN ev.event_type = 'promise_ended' AND ev.kept THEN 1
+                                     WHEN ev.event_type = 'promise_ended' THEN 2
+                                     WHEN ev.reason = 'paid' THEN 1
+                                     ELSE 3 END)
+                   FILTER (WHERE ev.event_type IN ('promise_kept', 'promise_ended', 'case_closed'))
+                   OVER (w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS resolution
+        FROM (SELECT f.*, c.g, date_part('epoch', f.occurred_at - c.opened_at) / c.day_s AS age
+              FROM facts f JOIN grouped c USING (case_id)) ev
+        WINDOW w AS (PARTITION BY ev.case_id ORDER BY ev.seq)
+    ) w
+),
+promises AS (
+    SELECT case_id, g, current_stage AS stage,
+           CASE resolution % 4 WHEN 1 THEN 'kept' WHEN 2 THEN 'broken' WHEN 3 THEN 'closed'
+                ELSE 'pending' END AS outcome
+    FROM walked
+    WHERE event_type = 'promise_made'
+),
+-- Where each case was: a stage from the event that entered it (the first one from
+-- the opening) to the next stage or closing event; a closing for good.
+intervals AS MATERIALIZED (
+    SELECT w.case_id, w.g, w.reason IS NOT NULL AS closing, w.reason, w.current_stage AS stage,
+           CASE WHEN w.moves = 1 THEN 0 ELSE w.age END AS from_age,
+           w.next_move_age AS to_age,
+           c.last_week
+    FROM walked w
+         JOIN grouped c USING (case_id)
+    WHERE w.stage_index IS NOT NULL OR w.reason IS NOT NULL
 ),
 per_case AS MATERIALIZED (
     SELECT c.case_id, c.g, c.amount, c.obs_age,
            coalesce(x.recovered, 0) AS recovered,
            x.close_reason, x.closed_age,
-           coalesce(x.contacts, 0) AS contacts,
-           coalesce(x.calls, 0) AS calls,
-           coalesce(x.rpc, 0) AS rpc,
+           coalesce(k.contacts, 0) AS contacts,
+           coalesce(k.calls, 0) AS calls,
+           coalesce(k.rpc, 0) AS rpc,
            coalesce(x.max_stage, 0) AS max_stage
     FROM grouped c
          LEFT JOIN (
              SELECT case_id,
                     sum(recovered) AS recovered,
-                    min(reason) FILTER (WHERE event_type = 'case_closed') AS close_reason,
-                    min(age) FILTER (WHERE event_type = 'case_closed') AS closed_age,
-                    count(*) FILTER (WHERE event_type = 'contact_attempted') AS contacts,
-                    count(*) FILTER (WHERE channel = ANY ($3)) AS calls,
-                    count(*) FILTER (WHERE channel = ANY ($3) AND outcome = ANY ($4)) AS rpc,
+                    min(reason) AS close_reason,
+                    min(age) FILTER (WHERE reason IS NOT NULL) AS closed_age,
                     max(stage_index) AS max_stage
-             FROM ev
+             FROM walked
              GROUP BY case_id
          ) x USING (case_id)
-),
--- Each promise and how it ended: the next promise or closing event of its case.
-promise_rows AS (
-    SELECT case_id, g, seq, event_type,
-           lead(event_type) OVER w AS next_type,
-           lead(kept) OVER w AS next_kept,
-           lead(reason) OVER w AS next_reason
-    FROM ev
-    WHERE event_type IN ('promise_made', 'promise_kept', 'promise_ended', 'case_closed')
-    WINDOW w AS (PARTITION BY case_id ORDER BY seq)
-),
-promises AS (
-    SELECT case_id, g, seq,
-           CASE WHEN next_type = 'promise_kept' THEN 'kept'
-                WHEN next_type = 'promise_ended' AND next_kept THEN 'kept'
-                WHEN next_type = 'promise_ended' THEN 'broken'
-                WHEN next_type = 'case_closed' AND next_reason = 'paid' THEN 'kept'
-                WHEN next_type = 'case_closed' THEN 'closed'
-                ELSE 'pending' END AS outcome
-    FROM promise_rows
-    WHERE event_type = 'promise_made'
-),
--- Where each case was, as intervals of sequence numbers and of age: a stage from the
--- event that entered it to the next stage or closing event; the first one from the
--- opening; a closing for good.
-stage_rows AS (
-    SELECT case_id, g, seq, age, stage, stage_index, reason,
-           event_type = 'case_closed' AS closing,
-           row_number() OVER w AS n,
-           lead(seq) OVER w AS next_seq,
-           lead(age) OVER w AS next_age,
-           lag(stage) OVER w AS previous_stage
-    FROM ev
-    WHERE event_type IN ('stage_entered', 'stage_changed', 'policy_migrated', 'case_closed')
-    WINDOW w AS (PARTITION BY case_id ORDER BY seq)
-),
-intervals AS MATERIALIZED (
-    SELECT case_id, g, closing, reason, stage_index,
-           CASE WHEN closing THEN previous_stage ELSE stage END AS stage,
-           CASE WHEN n = 1 THEN 0 ELSE seq END AS from_seq,
-           next_seq AS to_seq,
-           CASE WHEN n = 1 THEN 0 ELSE age END AS from_age,
-           next_age AS to_age
-    FROM stage_rows
-),
--- Payments and promises, each with the stage the case was in.
-staged AS (
-    SELECT e.g, i.stage, e.event_type, e.recovered, p.outcome
-    FROM ev e
-         JOIN intervals i
-           ON i.case_id = e.case_id AND NOT i.closing
-          AND e.seq >= i.from_seq AND (i.to_seq IS NULL OR e.seq < i.to_seq)
-         LEFT JOIN promises p ON p.case_id = e.case_id AND p.seq = e.seq
-    WHERE e.event_type IN ('payment_received', 'promise_made')
+         LEFT JOIN (
+             SELECT case_id, sum(n) AS contacts,
+                    sum(n) FILTER (WHERE channel = ANY ($3)) AS calls,
+                    sum(connected) FILTER (WHERE channel = ANY ($3)) AS rpc
+             FROM contacts
+             GROUP BY case_id
+         ) k USING (case_id)
 ),
 group_figures AS (
     SELECT c.g,
@@ -177,8 +189,7 @@ closed AS (
 ),
 channels AS (
     SELECT g, jsonb_object_agg(channel, n) AS by_channel
-    FROM (SELECT g, channel, count(*) AS n FROM ev
-          WHERE event_type = 'contact_attempted' GROUP BY g, channel) x
+    FROM (SELECT g, channel, sum(n) AS n FROM contacts GROUP BY g, channel) x
     GROUP BY g
 ),
 promise_figures AS (
@@ -188,68 +199,90 @@ promise_figures AS (
     FROM promises
     GROUP BY g
 ),
--- Stages in the order of the group's pinned policy (one policy per group).
+-- Stages in the order of the group's pinned policy (one policy per group), read from
+-- one case of the group.
 policy_stages AS (
-    SELECT DISTINCT ON (c.g, s.ordinality) c.g, (s.ordinality - 1)::int AS stage_index,
-           s.value ->> 'name' AS stage
-    FROM grouped c
-         CROSS JOIN LATERAL jsonb_array_elements(c.stages) WITH ORDINALITY s
+    SELECT one.g, (s.ordinality - 1)::int AS stage_index, s.value ->> 'name' AS stage
+    FROM (SELECT DISTINCT ON (g) g, case_id FROM grouped ORDER BY g, case_id) one
+         JOIN audit_events o ON o.case_id = one.case_id AND o.event_type = 'case_opened'
+         CROSS JOIN LATERAL jsonb_array_elements(o.payload -> 'policy' -> 'stages')
+             WITH ORDINALITY s
+),
+reached AS (
+    SELECT s.g, s.stage_index, sum(p.n) AS reached
+    FROM policy_stages s
+         JOIN (SELECT g, max_stage, count(*) AS n FROM per_case GROUP BY g, max_stage) p
+           ON p.g = s.g AND p.max_stage >= s.stage_index
+    GROUP BY s.g, s.stage_index
 ),
 stage_figures AS (
     SELECT s.g, s.stage_index, s.stage,
-           (SELECT count(*) FROM per_case p WHERE p.g = s.g AND p.max_stage >= s.stage_index)
-               AS reached,
-           (SELECT count(DISTINCT i.case_id) FROM intervals i
-             WHERE i.g = s.g AND NOT i.closing AND i.stage = s.stage) AS entered,
+           coalesce(r.reached, 0) AS reached,
+           coalesce(i.entered, 0) AS entered,
+           coalesce(i.cured, 0) AS cured,
            coalesce(ct.contacts, 0) AS contacts,
            coalesce(ct.calls, 0) AS calls,
            coalesce(ct.rpc, 0) AS right_party_contacts,
-           coalesce(st.recovered, 0) AS recovered,
-           coalesce(st.promises_made, 0) AS promises_made,
-           coalesce(st.promises_kept, 0) AS promises_kept,
-           coalesce(st.promises_broken, 0) AS promises_broken,
-           (SELECT count(*) FROM intervals i
-             WHERE i.g = s.g AND i.closing AND i.reason = 'paid' AND i.stage = s.stage) AS cured
+           coalesce(pay.recovered, 0) AS recovered,
+           coalesce(pr.made, 0) AS promises_made,
+           coalesce(pr.kept, 0) AS promises_kept,
+           coalesce(pr.broken, 0) AS promises_broken
     FROM policy_stages s
+         LEFT JOIN reached r USING (g, stage_index)
          LEFT JOIN (
-             SELECT g, stage, count(*) AS contacts,
-                    count(*) FILTER (WHERE channel = ANY ($3)) AS calls,
-                    count(*) FILTER (WHERE channel = ANY ($3) AND outcome = ANY ($4)) AS rpc
-             FROM ev WHERE event_type = 'contact_attempted' GROUP BY g, stage
+             SELECT g, stage, count(*) FILTER (WHERE n_open > 0) AS entered,
+                    sum(n_cured) AS cured
+             FROM (SELECT g, stage, case_id, count(*) FILTER (WHERE NOT closing) AS n_open,
+                          count(*) FILTER (WHERE closing AND reason = 'paid') AS n_cured
+                   FROM intervals GROUP BY g, stage, case_id) per_stage
+             GROUP BY g, stage
+         ) i USING (g, stage)
+         LEFT JOIN (
+             SELECT g, stage, sum(n) AS contacts,
+                    sum(n) FILTER (WHERE channel = ANY ($3)) AS calls,
+                    sum(connected) FILTER (WHERE channel = ANY ($3)) AS rpc
+             FROM contacts GROUP BY g, stage
          ) ct USING (g, stage)
          LEFT JOIN (
-             SELECT g, stage,
-                    sum(recovered) AS recovered,
-                    count(*) FILTER (WHERE event_type = 'promise_made') AS promises_made,
-                    count(*) FILTER (WHERE outcome = 'kept') AS promises_kept,
-                    count(*) FILTER (WHERE outcome = 'broken') AS promises_broken
-             FROM staged GROUP BY g, stage
-         ) st USING (g, stage)
+             SELECT g, current_stage AS stage, sum(recovered) AS recovered
+             FROM walked WHERE event_type = 'payment_received' GROUP BY g, current_stage
+         ) pay USING (g, stage)
+         LEFT JOIN (
+             SELECT g, stage, count(*) AS made,
+                    count(*) FILTER (WHERE outcome = 'kept') AS kept,
+                    count(*) FILTER (WHERE outcome = 'broken') AS broken
+             FROM promises GROUP BY g, stage
+         ) pr USING (g, stage)
 ),
--- Roll rates: each case's state at the start of every policy week of its life (age
--- 0, 7, 14, ... days) against the start of the next, for the weeks that ended before
--- `to`, while the case was open at the week's start, within the horizon.
-weeks AS (
-    SELECT p.case_id, p.g, k * $6 AS t0, (k + 1) * $6 AS t1
-    FROM per_case p
-         CROSS JOIN LATERAL generate_series(
-             0,
-             least(floor(p.obs_age / $6), floor($5::numeric / $6),
-                   coalesce(ceil(p.closed_age / $6), floor(p.obs_age / $6)))::int - 1
-         ) AS k
+-- Roll rates: each case's state at the start of every policy week of its life (ages
+-- 0, 7, 14, ... days: boundary k at age k * $6) against the next boundary, for the
+-- boundaries observed before `to` within the horizon, from an open state. A stage's
+-- interval covers the boundaries inside it [first_k, last_k], a closing only the
+-- first after it; from each covered boundary but the last a case stays, from the
+-- last it moves to the state of the next interval that covers a boundary.
+covering AS (
+    SELECT i.*, coalesce(i.reason, i.stage) AS state,
+           ceil(i.from_age / $6)::int AS first_k,
+           CASE WHEN i.closing THEN least(ceil(i.from_age / $6)::int, i.last_week)
+                ELSE least(ceil(i.to_age / $6)::int - 1, i.last_week) END AS last_k
+    FROM intervals i
+),
+moves AS (
+    SELECT c.*, lead(c.state) OVER w AS next_state, lead(c.closing) OVER w AS next_closing
+    FROM covering c
+    WHERE c.first_k <= c.last_k
+    WINDOW w AS (PARTITION BY c.case_id ORDER BY c.from_age, c.closing)
 ),
 roll AS (
-    SELECT w.g, a.stage AS from_stage,
-           CASE WHEN b.closing THEN b.reason ELSE b.stage END AS to_state,
-           b.closing AS to_closed,
-           count(*) AS n
-    FROM weeks w
-         JOIN intervals a
-           ON a.case_id = w.case_id AND NOT a.closing
-          AND a.from_age <= w.t0 AND (a.to_age IS NULL OR w.t0 < a.to_age)
-         JOIN intervals b
-           ON b.case_id = w.case_id
-          AND b.from_age <= w.t1 AND (b.to_age IS NULL OR w.t1 < b.to_age)
+    SELECT g, from_stage, to_state, to_closed, sum(n) AS n
+    FROM (
+        SELECT g, state AS from_stage, state AS to_state, false AS to_closed,
+               last_k - first_k AS n
+        FROM moves WHERE NOT closing AND last_k > first_k
+        UNION ALL
+        SELECT g, state, next_state, next_closing, 1
+        FROM moves WHERE NOT closing AND last_k < last_week AND next_state IS NOT NULL
+    ) x
     GROUP BY 1, 2, 3, 4
 ),
 -- Recovery curves: at day d, what the cases observed for at least d days recovered
@@ -260,11 +293,11 @@ curve_span AS (
 ),
 curve_deltas AS (
     SELECT g, floor(age)::int AS d, recovered AS num, 0::numeric AS den, 0 AS n
-    FROM ev WHERE event_type = 'payment_received'
+    FROM walked WHERE event_type = 'payment_received'
     UNION ALL
     SELECT g, 0, 0, amount, 1 FROM per_case
     UNION ALL
-    SELECT g, floor(obs_age)::int + 1, -recovered, -amount, -1 FROM per_case
+    SELECT g, least(floor(obs_age), $5)::int + 1, -recovered, -amount, -1 FROM per_case
 ),
 curve AS (
     SELECT s.g, s.d,
