@@ -27,6 +27,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "comparisons": ("Champion against challenger", "冠军策略与挑战者策略对比"),
     "group": ("group", "分组"),
     "strategy": ("strategy", "策略"),
+    "no_strategy": ("no strategy", "无策略"),
     "experiment": ("experiment", "实验"),
     "segment": ("segment", "客群"),
     "arm": ("arm", "组别"),
