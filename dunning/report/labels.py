@@ -61,6 +61,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "roll_rates": ("Roll rates, week over week", "周迁徙率"),
     "roll_from": ("stage at the start of a week", "周初阶段"),
     "roll_to": ("a week later", "一周后"),
+    "case_weeks": ("case-weeks counted", "统计的案件周数"),
     "recovery_curve": ("Recovery curve by arm", "各组回收曲线"),
     "days_since_opening": ("days since opening", "立案后天数"),
     "share_recovered": ("share of the amount at opening recovered", "已回收占立案金额比例"),

@@ -11,7 +11,7 @@ from dunning.charts import svg
 from dunning.charts.page import Chart, Section, TableData, html_page
 from dunning.report import formats
 from dunning.report.labels import Language, text
-from dunning.report.model import Comparison, GroupFigures, Report
+from dunning.report.model import CHAMPION, Comparison, GroupFigures, Report
 
 Unit = tuple[str | None, str | None, str, str]
 
@@ -36,6 +36,7 @@ def report_page(report: Report, language: Language = "en") -> str:
         units.setdefault(group.key.unit, []).append(group)
     # Experiments first; cases without a strategy after them.
     for unit, groups in sorted(units.items(), key=lambda item: item[0][0] is None):
+        groups.sort(key=lambda g: (g.arm != CHAMPION, g.arm, g.policy))  # champion first
         comparisons = [c for c in report.comparisons if _unit_of(c) == unit]
         sections.append(_unit_section(unit, groups, comparisons, language))
     return html_page(t("title"), sections, lang=language, subtitle=subtitle)
@@ -165,7 +166,7 @@ def _unit_section(
                     x_label=t("roll_to"),
                     y_label=t("roll_from"),
                 ),
-                caption=f"n = {sum(sum(roll.counts[i]) for i in used)}",
+                caption=f"{t('case_weeks')}: {sum(sum(roll.counts[i]) for i in used)}",
             )
         )
     tables = [_comparison_table(c, language) for c in comparisons]
