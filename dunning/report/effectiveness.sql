@@ -85,30 +85,33 @@ contacts AS MATERIALIZED (
     ) x
          JOIN grouped c USING (case_id)
 ),
--- Every fact in its case's order, with the stage the case was in (the last
--- stage event so far), the age of the next stage or closing event, and for a promise
--- how it ended: the first later promise_kept, promise_ended or case_closed
--- (seq * 4 + 1 kept, + 2 broken, + 3 closed otherwise).
+-- Every fact with the stage the case was in (its last stage event so far), the age
+-- of the next stage or closing event, and for a promise how it ended: the first later
+-- promise_kept, promise_ended or case_closed (seq * 4 + 1 kept, + 2 broken, + 3
+-- closed otherwise).
 walked AS MATERIALIZED (
-    SELECT w.*, w.stages[cardinality(w.stages)] AS current_stage
-    FROM (
-        SELECT ev.*,
-               array_agg(ev.stage) FILTER (WHERE ev.stage_index IS NOT NULL) OVER w AS stages,
-               count(*) FILTER (WHERE ev.stage_index IS NOT NULL OR ev.reason IS NOT NULL)
-                   OVER w AS moves,
-               min(ev.age) FILTER (WHERE ev.stage_index IS NOT NULL OR ev.reason IS NOT NULL)
-                   OVER (w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_move_age,
-               min(ev.seq * 4 + CASE WHEN ev.event_type = 'promise_kept' THEN 1
-                                     WHEN ev.event_type = 'promise_ended' AND ev.kept THEN 1
-                                     WHEN ev.event_type = 'promise_ended' THEN 2
-                                     WHEN ev.reason = 'paid' THEN 1
-                                     ELSE 3 END)
-                   FILTER (WHERE ev.event_type IN ('promise_kept', 'promise_ended', 'case_closed'))
-                   OVER (w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS resolution
-        FROM (SELECT f.*, c.g, date_part('epoch', f.occurred_at - c.opened_at) / c.day_s AS age
-              FROM facts f JOIN grouped c USING (case_id)) ev
-        WINDOW w AS (PARTITION BY ev.case_id ORDER BY ev.seq)
-    ) w
+    SELECT ev.*,
+           substr(max(CASE WHEN ev.stage_index IS NOT NULL
+                           THEN lpad(ev.seq::text, 10, '0') || ev.stage END) OVER up, 11)
+               AS current_stage,
+           count(*) FILTER (WHERE ev.stage_index IS NOT NULL OR ev.reason IS NOT NULL)
+               OVER up AS moves,
+           min(ev.age) FILTER (WHERE ev.stage_index IS NOT NULL OR ev.reason IS NOT NULL)
+               OVER down AS next_move_age,
+           min(ev.seq * 4 + CASE WHEN ev.event_type = 'promise_kept' THEN 1
+                                 WHEN ev.event_type = 'promise_ended' AND ev.kept THEN 1
+                                 WHEN ev.event_type = 'promise_ended' THEN 2
+                                 WHEN ev.reason = 'paid' THEN 1
+                                 ELSE 3 END)
+               FILTER (WHERE ev.event_type IN ('promise_kept', 'promise_ended', 'case_closed'))
+               OVER down AS resolution
+    FROM (SELECT f.*, c.g, date_part('epoch', f.occurred_at - c.opened_at) / c.day_s AS age
+          FROM facts f JOIN grouped c USING (case_id)) ev
+    -- up: this row and the ones before it; down: the rows after it (running aggregates
+    -- both ways, each row computed from the previous one's).
+    WINDOW up AS (PARTITION BY ev.case_id ORDER BY ev.seq),
+           down AS (PARTITION BY ev.case_id ORDER BY ev.seq DESC
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ),
 promises AS (
     SELECT case_id, g, current_stage AS stage,
