@@ -45,14 +45,19 @@ grouped AS MATERIALIZED (
     FROM cohort c
          CROSS JOIN LATERAL (SELECT date_part('epoch', $2 - c.opened_at) / c.day_s AS obs_age) x
 ),
--- The cohort's events other than contacts, what the figures read extracted (found
--- without the cohort's CTE, so that the scan can run in parallel workers).
-facts AS MATERIALIZED (
+-- The cohort's events that a figure reads, what it reads extracted: one scan of the
+-- log (found without the cohort's CTE, so that it can run in parallel workers).
+raw AS MATERIALIZED (
     SELECT e.case_id, e.seq, e.event_type, e.occurred_at,
-           CASE WHEN e.event_type IN ('stage_entered', 'stage_changed', 'policy_migrated')
+           CASE WHEN e.event_type IN ('stage_entered', 'stage_changed', 'policy_migrated',
+                                      'contact_attempted')
                 THEN e.payload ->> 'stage' END AS stage,
            CASE WHEN e.event_type IN ('stage_entered', 'stage_changed', 'policy_migrated')
                 THEN (e.payload ->> 'stage_index')::int END AS stage_index,
+           CASE WHEN e.event_type = 'contact_attempted' THEN e.payload ->> 'channel' END
+               AS channel,
+           CASE WHEN e.event_type = 'contact_attempted'
+                THEN e.payload ->> 'outcome' = ANY ($4) END AS connected,
            CASE WHEN e.event_type = 'payment_received'
                 THEN (e.payload ->> 'amount')::numeric
                      - coalesce((e.payload ->> 'overpaid')::numeric, 0) END AS recovered,
@@ -65,24 +70,16 @@ facts AS MATERIALIZED (
                           AND o.occurred_at >= $1 AND o.occurred_at < $2)
       AND e.occurred_at < $2
       AND e.event_type IN ('stage_entered', 'stage_changed', 'policy_migrated',
-                           'payment_received', 'case_closed',
+                           'contact_attempted', 'payment_received', 'case_closed',
                            'promise_made', 'promise_kept', 'promise_ended')
 ),
 -- Contacts (attempts handed to a provider), counted per case, stage and channel.
 contacts AS MATERIALIZED (
     SELECT c.case_id, c.g, x.stage, x.channel, x.n, x.connected
-    FROM (
-        SELECT e.case_id, e.payload ->> 'stage' AS stage, e.payload ->> 'channel' AS channel,
-               count(*) AS n,
-               count(*) FILTER (WHERE e.payload ->> 'outcome' = ANY ($4)) AS connected
-        FROM audit_events e
-        WHERE e.case_id IN (SELECT o.case_id FROM audit_events o
-                            WHERE o.event_type = 'case_opened'
-                              AND o.occurred_at >= $1 AND o.occurred_at < $2)
-          AND e.occurred_at < $2
-          AND e.event_type = 'contact_attempted'
-        GROUP BY 1, 2, 3
-    ) x
+    FROM (SELECT case_id, stage, channel, count(*) AS n,
+                 count(*) FILTER (WHERE connected) AS connected
+          FROM raw WHERE event_type = 'contact_attempted'
+          GROUP BY 1, 2, 3) x
          JOIN grouped c USING (case_id)
 ),
 -- Every fact with the stage the case was in (its last stage event so far), the age
@@ -106,7 +103,8 @@ walked AS MATERIALIZED (
                FILTER (WHERE ev.event_type IN ('promise_kept', 'promise_ended', 'case_closed'))
                OVER down AS resolution
     FROM (SELECT f.*, c.g, date_part('epoch', f.occurred_at - c.opened_at) / c.day_s AS age
-          FROM facts f JOIN grouped c USING (case_id)) ev
+          FROM raw f JOIN grouped c USING (case_id)
+          WHERE f.event_type <> 'contact_attempted') ev
     -- up: this row and the ones before it; down: the rows after it (running aggregates
     -- both ways, each row computed from the previous one's).
     WINDOW up AS (PARTITION BY ev.case_id ORDER BY ev.seq),

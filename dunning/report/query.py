@@ -37,9 +37,13 @@ VOICE_CHANNELS = ("call",)  # channels whose outcome says whether the borrower w
 HORIZON_DAYS = 364  # recovery curves and roll rates follow a case's first 52 weeks
 WEEK_DAYS = 7
 DEFAULT_CONFIDENCE = 0.95
-# The statement's sorts, hashes and CTEs stay in memory up to this much each (the
-# server default, 4 MB, spills 100,000 cases to disk); set for the report only.
+# Set for the report's own transaction only. Its sorts, hashes and CTEs stay in
+# memory up to WORK_MEM each (the server default, 4 MB, spills 100,000 cases to disk).
+# Its scan of the log hands every row it keeps on to the rest of the statement; at the
+# default cost of passing a row from a parallel worker (0.1) the planner never gives
+# that scan to workers, though reading and unpacking the rows is the costly part.
 WORK_MEM = "256MB"
+PARALLEL_TUPLE_COST = "0.01"
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ async def effectiveness(
 async def _fetch(conn: asyncpg.Connection, period: Period, chosen: Options) -> Any:
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+        await conn.execute(f"SET LOCAL parallel_tuple_cost = {PARALLEL_TUPLE_COST}")
         row = await conn.fetchrow(
             SQL,
             period.start,
