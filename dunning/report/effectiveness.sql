@@ -73,14 +73,21 @@ raw AS MATERIALIZED (
                            'contact_attempted', 'payment_received', 'case_closed',
                            'promise_made', 'promise_kept', 'promise_ended')
 ),
--- Contacts (attempts handed to a provider), counted per case, stage and channel.
-contacts AS MATERIALIZED (
-    SELECT c.case_id, c.g, x.stage, x.channel, x.n, x.connected
-    FROM (SELECT case_id, stage, channel, count(*) AS n,
-                 count(*) FILTER (WHERE connected) AS connected
-          FROM raw WHERE event_type = 'contact_attempted'
-          GROUP BY 1, 2, 3) x
+-- Contacts (attempts handed to a provider): per case (how many), and per group,
+-- stage and channel (how many, how many connected), in one pass.
+contact_sets AS MATERIALIZED (
+    SELECT r.case_id, c.g, r.stage, r.channel, count(*) AS n,
+           count(*) FILTER (WHERE r.connected) AS connected
+    FROM raw r
          JOIN grouped c USING (case_id)
+    WHERE r.event_type = 'contact_attempted'
+    GROUP BY GROUPING SETS ((r.case_id), (c.g, r.stage, r.channel))
+),
+case_contacts AS (
+    SELECT case_id, n AS contacts FROM contact_sets WHERE case_id IS NOT NULL
+),
+contacts AS (
+    SELECT g, stage, channel, n, connected FROM contact_sets WHERE case_id IS NULL
 ),
 -- Every fact with the stage the case was in (its last stage event so far), the age
 -- of the next stage or closing event, and for a promise how it ended: the first later
@@ -134,8 +141,6 @@ per_case AS MATERIALIZED (
            coalesce(x.recovered, 0) AS recovered,
            x.close_reason, x.closed_age,
            coalesce(k.contacts, 0) AS contacts,
-           coalesce(k.calls, 0) AS calls,
-           coalesce(k.rpc, 0) AS rpc,
            coalesce(x.max_stage, 0) AS max_stage
     FROM grouped c
          LEFT JOIN (
@@ -147,13 +152,7 @@ per_case AS MATERIALIZED (
              FROM walked
              GROUP BY case_id
          ) x USING (case_id)
-         LEFT JOIN (
-             SELECT case_id, sum(n) AS contacts,
-                    sum(n) FILTER (WHERE channel = ANY ($3)) AS calls,
-                    sum(connected) FILTER (WHERE channel = ANY ($3)) AS rpc
-             FROM contacts
-             GROUP BY case_id
-         ) k USING (case_id)
+         LEFT JOIN case_contacts k USING (case_id)
 ),
 group_figures AS (
     SELECT c.g,
@@ -170,8 +169,6 @@ group_figures AS (
            sum(p.contacts) AS contacts,
            sum(p.contacts * p.contacts) AS contacts_sq,
            sum(p.contacts * p.recovered) AS contacts_x_recovered,
-           sum(p.calls) AS calls,
-           sum(p.rpc) AS right_party_contacts,
            avg(p.closed_age) FILTER (WHERE p.close_reason = 'paid') AS days_to_cure_mean,
            sum(p.closed_age) FILTER (WHERE p.close_reason = 'paid') AS days_to_cure_sum,
            percentile_cont(0.5) WITHIN GROUP (ORDER BY p.closed_age)
@@ -189,8 +186,12 @@ closed AS (
     GROUP BY g
 ),
 channels AS (
-    SELECT g, jsonb_object_agg(channel, n) AS by_channel
-    FROM (SELECT g, channel, sum(n) AS n FROM contacts GROUP BY g, channel) x
+    SELECT g, jsonb_object_agg(channel, n) AS by_channel,
+           sum(calls) AS calls, sum(rpc) AS right_party_contacts
+    FROM (SELECT g, channel, sum(n) AS n,
+                 sum(n) FILTER (WHERE channel = ANY ($3)) AS calls,
+                 sum(connected) FILTER (WHERE channel = ANY ($3)) AS rpc
+          FROM contacts GROUP BY g, channel) x
     GROUP BY g
 ),
 promise_figures AS (
@@ -314,6 +315,8 @@ SELECT
     (SELECT coalesce(jsonb_agg(to_jsonb(f) || jsonb_build_object(
                 'closed', coalesce(cl.by_reason, '{}'::jsonb),
                 'contacts_by_channel', coalesce(ch.by_channel, '{}'::jsonb),
+                'calls', coalesce(ch.calls, 0),
+                'right_party_contacts', coalesce(ch.right_party_contacts, 0),
                 'promises_made', coalesce(pf.made, 0),
                 'promises_kept', coalesce(pf.kept, 0),
                 'promises_broken', coalesce(pf.broken, 0)) ORDER BY f.g), '[]'::jsonb)
