@@ -349,23 +349,23 @@ def write_case(
                 )
                 break
         if rng.random() < 0.0008:
+            settled = (balance * Decimal("0.7")).quantize(Decimal("0.01"))
+            waived = balance - settled
             story.add(
                 at,
                 "settlement_agreed",
                 {
                     "operator": "op-1",
                     "reason": "hardship",
-                    "amount": str(balance * Decimal("0.7")),
+                    "amount": str(settled),
                     "pay_by": at.date().isoformat(),
                     "deadline": at.isoformat(),
-                    "waiver": str(balance * Decimal("0.3")),
+                    "waiver": str(waived),
                     "supervisor": "sup-1",
                 },
             )
-            _pay(story, at, balance * Decimal("0.7"), balance * Decimal("0.3"))
-            story.add(
-                at, "case_closed", {"reason": "settled", "waived": str(balance * Decimal("0.3"))}
-            )
+            _pay(story, at, settled, waived)
+            story.add(at, "case_closed", {"reason": "settled", "waived": str(waived)})
             break
         if rng.random() < 0.0003:
             story.add(
