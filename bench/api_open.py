@@ -47,6 +47,7 @@ from dunning.localstack import stack
 from dunning.logging_setup import configure
 from dunning.settings import Settings, get_settings
 from dunning.temporal_client import connect
+from schemas.roles import Role
 from tests.factories import case_payload
 from worker import running_worker
 
@@ -118,7 +119,7 @@ async def bench(
         # Tokens are the owner's to make; the API itself may only read them.
         owner = await asyncpg.connect(settings.owner_database_url)
         try:
-            token = await tokens.create(owner, tokens.Role.service, f"bench-{tag}")
+            token = await tokens.create(owner, Role.service, f"bench-{tag}")
         finally:
             await owner.close()
         headers = {"Authorization": f"Bearer {token}"}

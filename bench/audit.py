@@ -336,9 +336,11 @@ async def bench(settings: Settings, cases: int, day_ms: int, concurrency: int) -
 
     async with asyncpg.create_pool(settings.database_url, min_size=1, max_size=4) as pool:
         for name, with_client in (("verify, log only", None), ("verify, live", client)):
-            reports, seconds, cpu = await clock.time(
-                lambda c=with_client: verify_all(pool, c, ids, concurrency)
-            )
+
+            def verify(c: Client | None = with_client) -> Awaitable[list[CaseReport]]:
+                return verify_all(pool, c, ids, concurrency)
+
+            reports, seconds, cpu = await clock.time(verify)
             bad = [r for r in reports if not r.ok]
             live = Counter(r.live for r in reports)
             problems += [f"{name}: {r.case_id}: {r.problems[0]}" for r in bad]

@@ -62,17 +62,17 @@ from dunning.settings import Settings, get_settings
 from dunning.sim.fold import run as simulate
 from dunning.temporal_client import connect
 from schemas.case import CaseInput
+from schemas.channels import ACTIVITIES
 from schemas.policy import Policy
 from starter import MAX_CONCURRENT_STARTS
 from tests.factories import case_input, fast_policy
 from worker import running_worker
-from workflows.effects import ACTIVITY_FOR_CHANNEL
 from workflows.inputs import LoanCollectionInput
 from workflows.loan_collection import LoanCollection
 from workflows.search import CASE_STATE, DAYS_PAST_DUE, POLICY, STAGE
 
 PROVIDER_EVENTS = frozenset({"contact_attempted", "field_visit_scheduled", "handed_to_legal"})
-PROVIDER_ACTIVITIES = frozenset({*ACTIVITY_FOR_CHANNEL.values(), NOOP})
+PROVIDER_ACTIVITIES = frozenset({*ACTIVITIES, NOOP})
 POLL_S = 0.1
 # Warm-up cases only load code paths into a fresh worker: run them on a short day.
 WARMUP_DAY = timedelta(milliseconds=100)

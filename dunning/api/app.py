@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from pydantic.json_schema import models_json_schema
 from temporalio.client import Client
 
-from dunning.api import problems, routes_actions, routes_cases, routes_health
+from dunning.api import problems, routes_actions, routes_cases, routes_health, routes_reports
 from dunning.api.idempotency import IdempotencyMiddleware
 from dunning.api.limits import BodyLimitMiddleware
 from dunning.api.problems import ProblemDetails
@@ -70,6 +70,7 @@ def create_app(
     app.include_router(routes_cases.router)
     app.include_router(routes_actions.router)
     app.include_router(routes_health.router)
+    app.include_router(routes_reports.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

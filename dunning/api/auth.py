@@ -5,8 +5,9 @@
 | service    | open cases, report payments, read a case's status                   |
 | operator   | every action but write-offs (settlements up to the approval         |
 |            | threshold), payments, and every read                                |
-| supervisor | what an operator may, write-offs, and settlements past the threshold |
-| auditor    | reads only: status, listing, history                                |
+| supervisor | what an operator may, write-offs, settlements past the threshold,   |
+|            | and the reports                                                     |
+| auditor    | reads only: status, listing, history, reports                       |
 
 The token's name is the actor: the `operator` of the command sent to the case (the
 `source` of a payment), so the case's events and the audit log record who acted.
@@ -33,6 +34,7 @@ READ_STATUS = frozenset({SERVICE, OPERATOR, SUPERVISOR, AUDITOR})
 READ = frozenset({OPERATOR, SUPERVISOR, AUDITOR})  # listing and history
 ACTIONS = frozenset({OPERATOR, SUPERVISOR})
 APPROVALS = frozenset({SUPERVISOR})  # write-off
+REPORTS = frozenset({SUPERVISOR, AUDITOR})  # effectiveness figures
 
 bearer = HTTPBearer(
     auto_error=False,

@@ -210,6 +210,15 @@ def _register_codec_server() -> None:
 _register_codec_server()
 
 
+def _register_report() -> None:
+    from dunning.cli.report import report
+
+    app.command("report")(report)
+
+
+_register_report()
+
+
 def main() -> None:
     """The `dunning` executable: run the app, then leave without interpreter teardown.
 
