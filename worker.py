@@ -1,158 +1,22 @@
 """The worker: runs `LoanCollection` workflows and their activities.
 
 `python worker.py` or `dunning worker`. Scale out by running more of them on the
-same task queue; Temporal spreads the cases.
+same task queue; Temporal spreads the cases. The runtime is `dunning.runtime`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-import asyncpg
-import phonenumbers
-import structlog
-from temporalio.client import Client
-from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
-
-from activities.agreements import AgreementActivities
-from activities.audit import AuditActivities
-from activities.outbound import OutboundActivities
-from activities.providers.sandbox import SandboxProvider
-from activities.providers.webhook import WebhookProvider, WebhookUrls
-from dunning.db import checkpoints
+from dunning.cli.common import exit_with
 from dunning.logging_setup import configure
-from dunning.settings import Settings, get_settings
-from dunning.temporal_client import connect
-from schemas.compliance import PROFILES
-from workflows.compliance import preload_holidays
-from workflows.loan_collection import LoanCollection
+from dunning.runtime import build_worker, running_worker, serve
+from dunning.settings import get_settings
 
-log = structlog.get_logger("dunning.worker")
-
-
-# Libraries the schemas call while validating a workflow's input inside the sandbox.
-# They load data lazily (phonenumbers' per-region metadata behind a threading lock,
-# babel's locale files): re-imported per sandbox, two workflows can block each other
-# on that lock and trip the deadlock detector. Passed through, they load once.
-PASSTHROUGH = ("phonenumbers", "babel", "pydantic", "pydantic_core", "holidays")
-
-
-def workflow_runner() -> SandboxedWorkflowRunner:
-    """The sandbox every worker and replayer uses. `holidays` names its holidays through
-    gettext, which calls `locale.normalize` (a pure table lookup) on a fixed language."""
-    restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-    return SandboxedWorkflowRunner(
-        restrictions=dataclasses.replace(
-            restrictions,
-            invalid_module_members=restrictions.invalid_module_members.with_child_unrestricted(
-                "locale", "normalize"
-            ),
-        )
-    )
-
-
-def preload_reference_data() -> None:
-    """Load phone metadata and the profiles' public holidays up front, outside any
-    workflow, so no workflow task pays for them."""
-    phonenumbers.PhoneMetadata.load_all()
-    countries = tuple(sorted({p.holidays for p in PROFILES.values() if p.holidays}))
-    preload_holidays(countries, range(2020, 2061))
-
-
-class ProviderSettingsError(ValueError):
-    """`provider = "webhook"` without a URL per channel or without the secret."""
-
-
-def build_provider(settings: Settings, pool: asyncpg.Pool) -> SandboxProvider | WebhookProvider:
-    if settings.provider == "sandbox":
-        return SandboxProvider(pool)
-    urls = {
-        "sms": settings.webhook_sms_url,
-        "call": settings.webhook_dialer_url,
-        "field_visit": settings.webhook_field_url,
-        "legal_handoff": settings.webhook_legal_url,
-    }
-    missing = [name for name, url in urls.items() if not url]
-    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
-    if missing or not secret:
-        needed = [f"{name} url" for name in missing] + ([] if secret else ["webhook_secret"])
-        raise ProviderSettingsError(f"provider webhook needs: {', '.join(needed)}")
-    return WebhookProvider(
-        WebhookUrls(**{name: str(url) for name, url in urls.items()}),
-        secret.encode("utf-8"),
-        timeout_s=settings.webhook_timeout_s,
-    )
-
-
-def build_worker(
-    client: Client,
-    pool: asyncpg.Pool,
-    task_queue: str,
-    settings: Settings | None = None,
-    provider: SandboxProvider | WebhookProvider | None = None,
-) -> Worker:
-    settings = settings or get_settings()
-    preload_reference_data()
-    provider = provider or build_provider(settings, pool)
-    outbound = OutboundActivities(sms=provider, dialer=provider, field=provider, legal=provider)
-    # Every append is anchored by a signed checkpoint: no key, no worker.
-    audit = AuditActivities(pool, checkpoints.signer(settings))
-    agreements = AgreementActivities(pool, sms_gateway=provider)
-    return Worker(
-        client,
-        task_queue=task_queue,
-        workflows=[LoanCollection],
-        workflow_runner=workflow_runner(),
-        activities=[
-            *outbound.all(),
-            audit.append_audit,
-            agreements.store_agreement,
-            agreements.record_agreement,
-        ],
-        max_concurrent_workflow_tasks=settings.workflow_task_slots,
-        max_concurrent_activities=settings.activity_slots,
-    )
-
-
-@asynccontextmanager
-async def running_worker(settings: Settings, client: Client | None = None) -> AsyncIterator[Worker]:
-    """A worker running in this process until the block exits (used by the demo and tests)."""
-    client = client or await connect(settings)
-    async with asyncpg.create_pool(settings.database_url, min_size=1, max_size=10) as pool:
-        provider = build_provider(settings, pool)
-        try:
-            worker = build_worker(client, pool, settings.task_queue, settings, provider)
-            async with worker:
-                yield worker
-        finally:
-            if isinstance(provider, WebhookProvider):
-                await provider.aclose()
-
-
-async def serve(settings: Settings) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with running_worker(settings):
-        log.info(
-            "worker running",
-            temporal=settings.temporal_address,
-            namespace=settings.temporal_namespace,
-            task_queue=settings.task_queue,
-        )
-        await stop.wait()
-    log.info("worker stopped")
+__all__ = ["build_worker", "main", "running_worker"]
 
 
 def main() -> None:
-    from dunning.cli.common import exit_with
-
     def body() -> int:
         settings = get_settings()
         configure(settings.log_format, settings.log_level)

@@ -24,7 +24,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.providers.base import SmsGateway
-from dunning.templates import TemplateError, render
+from activities.templates import TemplateError, Templates
 from schemas.activity_io import (
     AgreementReceipt,
     AgreementRequest,
@@ -66,7 +66,7 @@ def reference(request: AgreementRequest) -> str:
     return agreement_reference(request.case_id, request.agreement_seq)
 
 
-def render_document(request: AgreementRequest) -> str:
+def render_document(templates: Templates, request: AgreementRequest) -> str:
     """The agreement's text; raises ApplicationError (non-retryable) when it cannot be made."""
     required = REQUIRED.get(request.kind)
     if required is None:
@@ -85,22 +85,22 @@ def render_document(request: AgreementRequest) -> str:
         "reference": reference(request),
         "schedule": [tuple(line) for line in request.schedule],
     }
-    return _render(f"agreement_{request.kind}", request.language, variables)
+    return _render(templates, f"agreement_{request.kind}", request.language, variables)
 
 
-def confirmation(request: AgreementRequest) -> str:
+def confirmation(templates: Templates, request: AgreementRequest) -> str:
     variables: dict[str, Any] = {
         name: request.variables[name]
         for name in ("name", "loan_id", "amount", "currency", "pay_by")
         if name in request.variables and not (name == "pay_by" and request.kind == "plan")
     }
     variables.update(kind=request.kind, reference=reference(request))
-    return _render(CONFIRMATION_TEMPLATE, request.language, variables)
+    return _render(templates, CONFIRMATION_TEMPLATE, request.language, variables)
 
 
-def _render(template: str, language: str, variables: dict[str, Any]) -> str:
+def _render(templates: Templates, template: str, language: str, variables: dict[str, Any]) -> str:
     try:
-        return render(template, language, variables)
+        return templates.render(template, language, variables)
     except (TemplateError, jinja2.TemplateError) as exc:
         # An unknown template or variable is a bug in the request or the templates:
         # retrying cannot fix it. The message names the template, never the values.
@@ -115,13 +115,14 @@ def sha256_hex(body: str) -> str:
 
 
 class AgreementActivities:
-    def __init__(self, pool: asyncpg.Pool, sms_gateway: SmsGateway) -> None:
+    def __init__(self, pool: asyncpg.Pool, sms_gateway: SmsGateway, templates: Templates) -> None:
+        self._templates = templates
         self._pool = pool
         self._sms = sms_gateway
 
     @activity.defn(name="store_agreement")
     async def store_agreement(self, request: AgreementRequest) -> AgreementReceipt:
-        body = render_document(request)
+        body = render_document(self._templates, request)
         document_id, digest, stored = await self._store(request, body)
         log.info(
             "agreement stored",
@@ -136,7 +137,7 @@ class AgreementActivities:
 
     @activity.defn(name="record_agreement")
     async def record_agreement(self, request: AgreementRequest) -> AgreementReceipt:
-        body = render_document(request)
+        body = render_document(self._templates, request)
         document_id, digest, stored = await self._store(request, body)
         sms = OutboundRequest(
             case_id=request.case_id,
@@ -148,7 +149,7 @@ class AgreementActivities:
             template=CONFIRMATION_TEMPLATE,
             variables={},
         )
-        receipt = await self._sms.send_sms(sms, confirmation(request))
+        receipt = await self._sms.send_sms(sms, confirmation(self._templates, request))
         info = activity.info()
         log.info(
             "agreement recorded",

@@ -19,8 +19,8 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from dunning.db import audit_store
-from dunning.db.checkpoints import CheckpointSigner
+from activities import audit_store
+from activities.checkpoints import CheckpointSigner
 from schemas.activity_io import AuditAppended, AuditBatch
 
 log = structlog.get_logger("dunning.audit")

@@ -17,7 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.providers.base import Dialer, FieldAgency, LegalPartner, SmsGateway
-from dunning.templates import TemplateError, render
+from activities.templates import TemplateError, Templates
 from schemas.activity_io import OutboundRequest, ProviderReceipt
 from schemas.channels import CHANNELS
 
@@ -49,8 +49,14 @@ async def delivering(call: Awaitable[ProviderReceipt]) -> ProviderReceipt:
 
 class OutboundActivities:
     def __init__(
-        self, sms: SmsGateway, dialer: Dialer, field: FieldAgency, legal: LegalPartner
+        self,
+        sms: SmsGateway,
+        dialer: Dialer,
+        field: FieldAgency,
+        legal: LegalPartner,
+        templates: Templates,
     ) -> None:
+        self._templates = templates
         self._sms = sms
         self._dialer = dialer
         self._field = field
@@ -63,7 +69,7 @@ class OutboundActivities:
                 "sms request without a template", type="NoTemplate", non_retryable=True
             )
         try:
-            body = render(request.template, request.language, request.variables)
+            body = self._templates.render(request.template, request.language, request.variables)
         except TemplateError as exc:
             raise ApplicationError(str(exc), type="TemplateError", non_retryable=True) from exc
         except Exception as exc:  # jinja2: an undefined variable, a syntax error, ...

@@ -45,11 +45,11 @@ from dunning.api.app import create_app
 from dunning.api.server import running_api
 from dunning.localstack import stack
 from dunning.logging_setup import configure
+from dunning.runtime import running_worker
+from dunning.samples import sample_payload as case_payload
 from dunning.settings import Settings, get_settings
 from dunning.temporal_client import connect
 from schemas.roles import Role
-from tests.factories import case_payload
-from worker import running_worker
 
 console = Console()
 app = typer.Typer(add_completion=False)

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.audit --cases 1000
 
 On a private embedded stack (a temporary folder, stopped at the end) this produces
-`--cases` closed cases on the accelerated demo policy (`tests.factories.fast_policy`,
+`--cases` closed cases on the accelerated demo policy (`dunning.samples.accelerated`,
 a policy day of `--day-ms`), with mixed paths: most walk to legal, some are paid in
 full (by the `payment` signal or the `record_payment` update), some paused and
 resumed, some partially paid and then walked to legal, a few continue-as-new into
@@ -57,12 +57,14 @@ from dunning.audit import replay
 from dunning.audit.verify import CaseReport, verify_case
 from dunning.localstack import stack
 from dunning.logging_setup import configure
+from dunning.opening import MAX_CONCURRENT_STARTS
+from dunning.runtime import running_worker
+from dunning.samples import SAMPLE_TOTAL as TOTAL
+from dunning.samples import accelerated as fast_policy
+from dunning.samples import sample_case as case_input
 from dunning.settings import Settings
 from dunning.temporal_client import connect
 from schemas.commands import Pause, Payment, Resume
-from starter import MAX_CONCURRENT_STARTS
-from tests.factories import TOTAL, case_input, fast_policy
-from worker import running_worker
 from workflows.inputs import LoanCollectionInput
 from workflows.loan_collection import LoanCollection
 from workflows.search import CASE_STATE, DAYS_PAST_DUE, POLICY, STAGE

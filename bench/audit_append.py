@@ -4,7 +4,7 @@
 
 On a private embedded stack (a temporary folder, stopped at the end), as the
 application role the workers use, `--concurrency` tasks append `--batches` batches of
-`--rows` events to each of `--cases` cases with `dunning.db.audit_store.append_batch`:
+`--rows` events to each of `--cases` cases with `activities.audit_store.append_batch`:
 the same call the `append_audit` activity makes, once without a signer (the chain and
 the head only) and once with the workers' signer (plus the Ed25519 signature and the
 `audit_checkpoints` row, in the same transaction). The two modes alternate for
@@ -28,7 +28,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dunning.db import audit_store, checkpoints
+from activities import audit_store
+from activities.checkpoints import CheckpointSigner
+from dunning.db import checkpoints
 from dunning.demo import portfolio
 from dunning.localstack import stack
 from dunning.policies import load
@@ -61,7 +63,7 @@ def _events(case_index: int, count: int, tag: str) -> tuple[str, list[Event]]:
 
 async def _round(
     pool: asyncpg.Pool,
-    signer: checkpoints.CheckpointSigner | None,
+    signer: CheckpointSigner | None,
     cases: int,
     batches: int,
     rows: int,

@@ -58,15 +58,16 @@ from temporalio.worker import Worker
 from bench.bare import NOOP, TASK_QUEUE_PREFIX, BareCase, noop
 from dunning.localstack import stack
 from dunning.logging_setup import configure
+from dunning.opening import MAX_CONCURRENT_STARTS
+from dunning.runtime import running_worker
+from dunning.samples import accelerated as fast_policy
+from dunning.samples import sample_case as case_input
 from dunning.settings import Settings, get_settings
 from dunning.sim.fold import run as simulate
 from dunning.temporal_client import connect
 from schemas.case import CaseInput
 from schemas.channels import ACTIVITIES
 from schemas.policy import Policy
-from starter import MAX_CONCURRENT_STARTS
-from tests.factories import case_input, fast_policy
-from worker import running_worker
 from workflows.inputs import LoanCollectionInput
 from workflows.loan_collection import LoanCollection
 from workflows.search import CASE_STATE, DAYS_PAST_DUE, POLICY, STAGE

@@ -2,69 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from typing import Any
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 from temporalio.client import Client, WorkflowHandle
 
 from dunning.policies import load
+from dunning.samples import SAMPLE_TOTAL, accelerated, sample_case, sample_payload
 from dunning.settings import Settings
 from schemas.case import CaseInput
 from schemas.policy import ActionSpec, Policy, Stage
 from schemas.status import CaseStatus
 from workflows.loan_collection import LoanCollection
 
-
-def case_payload(loan_id: str = "L-1001", **overrides: Any) -> dict[str, Any]:
-    borrower = {
-        "id": f"B-{loan_id}",
-        "name": "Wang Xiaoming",
-        "phones": ["+86 138 0013 8000", "+86 139 1234 5678"],
-        "timezone": "Asia/Shanghai",
-        "language": "zh-CN",
-        "address": "No. 1 Century Avenue, Pudong, Shanghai",
-    }
-    loan = {
-        "id": loan_id,
-        "currency": "CNY",
-        "principal": "1000.00",
-        "interest": "50.00",
-        "fees": "20.00",
-        "due_date": "",  # derived from days_past_due below, unless given
-        "days_past_due": 1,
-        "product": "consumer-instalment",
-    }
-    borrower.update(overrides.pop("borrower", {}))
-    loan_overrides = overrides.pop("loan", {})
-    loan.update(loan_overrides)
-    if "due_date" not in loan_overrides and isinstance(loan["days_past_due"], int):
-        # Opening checks that the two agree with today (in the borrower's time zone).
-        loan["due_date"] = due_date_for(loan["days_past_due"], str(borrower["timezone"]))
-    return {"borrower": borrower, "loan": loan, **overrides}
-
-
-def due_date_for(days_past_due: int, timezone: str = "Asia/Shanghai") -> str:
-    """The due date a loan `days_past_due` days overdue today (borrower-local) has."""
-    try:
-        today = datetime.now(ZoneInfo(timezone)).date()
-    except (ValueError, KeyError):  # a bad-input test's time zone: any date will do
-        today = datetime.now(UTC).date()
-    return (today - timedelta(days=days_past_due)).isoformat()
-
-
-def case_input(loan_id: str = "L-1001", **overrides: Any) -> CaseInput:
-    return CaseInput.model_validate(case_payload(loan_id, **overrides))
+# One definition of the sample case, shared with the benchmarks (dunning.samples).
+case_payload = sample_payload
+case_input = sample_case
+TOTAL = SAMPLE_TOTAL
 
 
 def policy(name: str = "default") -> Policy:
     return load(name)
 
 
-def fast_policy(day: timedelta = timedelta(seconds=1)) -> Policy:
-    """The demo policy's shape with a shorter day, for real-time tests."""
-    return load("demo").model_copy(update={"day_length": day})
+fast_policy = accelerated
 
 
 def fault_policy(day: timedelta, legal_day: int, sms_days: tuple[int, ...] = (0,)) -> Policy:
@@ -91,9 +51,6 @@ def fault_policy(day: timedelta, legal_day: int, sms_days: tuple[int, ...] = (0,
             ),
         }
     )
-
-
-TOTAL = Decimal("1070.00")
 
 
 async def open_with_starter(

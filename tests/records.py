@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from dunning.db import audit_store
+from activities import audit_store
 from schemas.events import Event
 
 

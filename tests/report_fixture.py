@@ -10,7 +10,7 @@ from pathlib import Path
 
 import asyncpg
 
-from dunning.db.chain import GENESIS, canonical, row_hash
+from activities.chain import GENESIS, canonical, row_hash
 
 FIXTURE = Path(__file__).parent / "fixtures" / "report_audit.json"
 PERIOD = ("2020-03-01", "2020-03-31")  # --from, --to (a date: the whole day)

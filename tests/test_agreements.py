@@ -14,6 +14,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.agreements import AgreementActivities
 from activities.providers.sandbox import SandboxProvider
+from dunning.templates import current
 from schemas.activity_io import AgreementReceipt, AgreementRequest
 
 BASE = {
@@ -50,7 +51,7 @@ def request(kind: str = "promise", language: str = "en", **changes: Any) -> Agre
 
 async def record(pool: asyncpg.Pool, req: AgreementRequest) -> AgreementReceipt:
     provider = SandboxProvider(pool)
-    activities = AgreementActivities(pool, sms_gateway=provider)
+    activities = AgreementActivities(pool, sms_gateway=provider, templates=current())
     result: AgreementReceipt = await ActivityEnvironment().run(activities.record_agreement, req)
     return result
 
@@ -179,7 +180,7 @@ async def test_a_request_key_reused_for_another_document_is_refused(pool: asyncp
 async def test_store_agreement_stores_the_document_and_sends_nothing(pool: asyncpg.Pool) -> None:
     """Rules 3: the document only; the confirmation is a contact decided by the guard."""
     req = request("promise").model_copy(update={"recipient": ""})
-    activities = AgreementActivities(pool, sms_gateway=SandboxProvider(pool))
+    activities = AgreementActivities(pool, sms_gateway=SandboxProvider(pool), templates=current())
     first: AgreementReceipt = await ActivityEnvironment().run(activities.store_agreement, req)
     again: AgreementReceipt = await ActivityEnvironment().run(activities.store_agreement, req)
 
@@ -197,7 +198,7 @@ async def test_another_request_at_the_same_sequence_number_stores_its_own_docume
     second = first.model_copy(
         update={"idempotency_key": "k-2", "variables": {**first.variables, "amount": "400.00"}}
     )
-    activities = AgreementActivities(pool, sms_gateway=SandboxProvider(pool))
+    activities = AgreementActivities(pool, sms_gateway=SandboxProvider(pool), templates=current())
     one = await ActivityEnvironment().run(activities.store_agreement, first)
     two = await ActivityEnvironment().run(activities.store_agreement, second)
     assert one.document_id != two.document_id and one.sha256 != two.sha256

@@ -25,10 +25,11 @@ from temporalio.worker import Worker
 
 from dunning.api.app import create_app
 from dunning.localstack.net import free_port
+from dunning.samples import due_date_for
 from dunning.settings import Settings
 from schemas.roles import Role
 from tests.api_support import Caller, callers, serving
-from tests.factories import case_payload, due_date_for
+from tests.factories import case_payload
 
 PROBLEM = "application/problem+json"
 

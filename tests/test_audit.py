@@ -27,10 +27,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 import starter
+from activities import audit_store
+from activities.chain import GENESIS
 from dunning.audit.fold import fold
 from dunning.audit.verify import check_chain, compare, verify_case
-from dunning.db import audit_store
-from dunning.db.chain import GENESIS
 from dunning.settings import Settings
 from schemas.commands import Payment
 from schemas.events import AuditRecord, CaseOpened, PaymentReceived

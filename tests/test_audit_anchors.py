@@ -28,10 +28,11 @@ import pytest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
+from activities import checkpoints as stored
+from activities.audit_store import read_rows
+from activities.chain import row_hash
 from dunning.audit.verify import all_case_ids, verify_case
 from dunning.db import checkpoints
-from dunning.db.audit_store import read_rows
-from dunning.db.chain import row_hash
 from dunning.settings import Settings
 from schemas.case import CaseInput
 from schemas.commands import Payment
@@ -293,9 +294,9 @@ def test_the_public_key_verifies_what_the_signing_key_signs(stack_settings: Sett
     )
     keys = checkpoints.verifier(auditor)
     assert keys is not None and set(keys.keys) == {signer.key_id}
-    with pytest.raises(checkpoints.SigningKeyError):
+    with pytest.raises(stored.SigningKeyError):
         checkpoints.signer(auditor)  # an auditor cannot sign
-    good = checkpoints.Checkpoint(
+    good = stored.Checkpoint(
         "case-x", 3, "a" * 64, signer.key_id, signer.sign("case-x", 3, "a" * 64), datetime.now(UTC)
     )
     assert keys.problem(good) is None
@@ -309,9 +310,9 @@ def test_the_public_key_verifies_what_the_signing_key_signs(stack_settings: Sett
 )
 def test_a_bad_signing_key_is_refused_naming_it(tmp_path: Path, key: str, problem: str) -> None:
     bad = Settings(_env_file=None, state_dir=tmp_path, audit_signing_key=key)  # type: ignore[call-arg]
-    with pytest.raises(checkpoints.SigningKeyError, match=f"audit signing key {problem}"):
+    with pytest.raises(stored.SigningKeyError, match=f"audit signing key {problem}"):
         checkpoints.signer(bad)
     nothing = Settings(_env_file=None, state_dir=tmp_path)  # type: ignore[call-arg]
-    with pytest.raises(checkpoints.SigningKeyError, match="DUNNING_AUDIT_SIGNING_KEY"):
+    with pytest.raises(stored.SigningKeyError, match="DUNNING_AUDIT_SIGNING_KEY"):
         checkpoints.signer(nothing)  # a worker without a key does not start
     assert checkpoints.verifier(nothing) is None

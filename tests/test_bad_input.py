@@ -20,10 +20,11 @@ from temporalio.worker import Worker
 
 import starter
 from dunning.action_table import BY_NAME
+from dunning.samples import due_date_for
 from dunning.settings import Settings
 from schemas.refusals import Refusal
 from schemas.status import ActionResult, CaseStatus
-from tests.factories import case_payload, due_date_for
+from tests.factories import case_payload
 from workflows.loan_collection import LoanCollection
 
 

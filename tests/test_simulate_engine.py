@@ -28,6 +28,7 @@ from temporalio.worker import Worker
 
 import starter
 from activities.providers.sandbox import SandboxProvider
+from dunning.samples import due_date_for
 from dunning.settings import Settings
 from dunning.sim.borrower import BorrowerAction
 from dunning.sim.portfolio import generate
@@ -39,7 +40,6 @@ from schemas.activity_io import OutboundRequest, ProviderReceipt
 from schemas.case import CaseInput
 from schemas.events import Event
 from schemas.status import ActionResult
-from tests.factories import due_date_for
 from tests.records import audit_events
 from worker import build_worker
 

@@ -125,8 +125,8 @@ async def test_worker_picks_the_provider_from_settings() -> None:
     from pydantic import SecretStr
 
     from activities.providers.sandbox import SandboxProvider
+    from dunning.runtime import ProviderSettingsError, build_provider
     from dunning.settings import Settings
-    from worker import ProviderSettingsError, build_provider
 
     pool: Any = object()  # neither provider touches the pool when built
     assert isinstance(build_provider(Settings(), pool), SandboxProvider)

@@ -12,8 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from temporalio.service import RPCError, RPCStatusCode
 
-import starter
-from dunning import case_client
+from dunning import case_client, opening
 from dunning.api import auth
 from dunning.api.cases import case_id_from_path, case_problem
 from dunning.api.problems import Problem, ProblemDetails, field_problems, invalid
@@ -134,7 +133,7 @@ def _validate(raw: Any, settings: Settings) -> tuple[CaseInput | None, list[dict
         return None, [{"field": "policy", "problem": str(exc)}]
     except StrategyError as exc:
         return None, [{"field": "policy", "problem": f"the active strategy: {exc}"}]
-    problems = starter.opening_problems(case)
+    problems = opening.opening_problems(case)
     if problems:
         return None, [{"field": field, "problem": problem} for field, problem in problems]
     return case, []
@@ -168,7 +167,7 @@ async def open_cases(
     case, errors = _validate(payload, current.settings)
     if case is None:
         raise invalid(errors)
-    result = await starter.open_case(current.client, current.settings, 1, case, pool=current.pool)
+    result = await opening.open_case(current.client, current.settings, 1, case, pool=current.pool)
     if result.outcome == "opened":
         return JSONResponse(
             OpenedCase(case_id=case.case_id, loan_id=case.loan.id).model_dump(),
@@ -193,7 +192,7 @@ async def _open_batch(request: Request, payload: dict[str, Any]) -> JSONResponse
     if not isinstance(rows, list) or not 1 <= len(rows) <= MAX_BATCH:
         raise invalid([{"field": "cases", "problem": f"a list of 1 to {MAX_BATCH} cases"}])
     current = services(request)
-    gate = asyncio.Semaphore(starter.MAX_CONCURRENT_STARTS)
+    gate = asyncio.Semaphore(opening.MAX_CONCURRENT_STARTS)
 
     async def one(index: int, raw: Any) -> RowResult:
         case, errors = _validate(raw, current.settings)
@@ -207,7 +206,7 @@ async def _open_batch(request: Request, payload: dict[str, Any]) -> JSONResponse
                 errors=[FieldError(**e) for e in errors],
             )
         async with gate:
-            done = await starter.open_case(
+            done = await opening.open_case(
                 current.client, current.settings, index, case, pool=current.pool
             )
         return RowResult(

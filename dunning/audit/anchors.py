@@ -8,7 +8,7 @@ rewritten with fresh hashes, leave a valid one. Two anchors are kept elsewhere:
   hash, `schemas.activity_io.AuditAppended`), and Temporal keeps that result in the
   case's history. The last one of every run, in chain order, is where the log must
   at least reach, with that hash (`history_anchor`, `check_anchor`; live only).
-- **Signed checkpoints** in `audit_checkpoints` (`dunning.db.checkpoints`), which
+- **Signed checkpoints** in `audit_checkpoints` (`activities.checkpoints`), which
   the log alone can be checked against (`check_checkpoints`; `--no-live` too).
 
 Which attacker each defeats, and which not: docs/architecture.md ("Audit") and
@@ -23,10 +23,10 @@ from typing import Any
 
 from temporalio.client import Client
 
+from activities.audit_store import AuditRow
+from activities.checkpoints import Checkpoint, CheckpointVerifier
 from dunning.audit.fold import Problem
 from dunning.case_client import CaseNotFound
-from dunning.db.audit_store import AuditRow
-from dunning.db.checkpoints import Checkpoint, CheckpointVerifier
 
 APPEND_ACTIVITY = "append_audit"
 

@@ -23,7 +23,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
-from dunning.db.audit_store import read_rows
+from activities.audit_store import read_rows
 
 MANIFEST = "manifest.json"
 

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from dunning.db.audit_store import AuditRow
+from activities.audit_store import AuditRow
 from schemas.events import EVENT_ADAPTER, Event
 from workflows.evolve import EvolveError, evolve
 from workflows.state import CaseState

@@ -15,8 +15,8 @@ from typing import Any
 
 import asyncpg
 
+from activities.audit_store import AuditRow, read_rows
 from dunning.audit.fold import parse
-from dunning.db.audit_store import AuditRow, read_rows
 from workflows.status_view import describe
 
 MASK = "***"

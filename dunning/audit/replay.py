@@ -28,7 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer
 
 from dunning.case_client import CaseNotFound
-from worker import workflow_runner
+from dunning.runtime import workflow_runner
 from workflows.loan_collection import LoanCollection
 
 ALL_CASES_QUERY = "WorkflowType = 'LoanCollection'"

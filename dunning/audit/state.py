@@ -12,8 +12,8 @@ from datetime import datetime
 
 import asyncpg
 
+from activities.audit_store import read_rows
 from dunning.audit.fold import Problem, fold
-from dunning.db.audit_store import read_rows
 from schemas.status import CaseStatus
 from workflows.status_view import case_status
 

@@ -28,12 +28,12 @@ import asyncpg
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities import checkpoints as stored
+from activities.audit_store import AuditRow, case_ids, read_rows
+from activities.chain import GENESIS
+from activities.checkpoints import CheckpointVerifier
 from dunning.audit.anchors import Anchor, check_anchor, check_checkpoints, history_anchor
 from dunning.audit.fold import Problem, fold
-from dunning.db import checkpoints
-from dunning.db.audit_store import AuditRow, case_ids, read_rows
-from dunning.db.chain import GENESIS
-from dunning.db.checkpoints import CheckpointVerifier
 from schemas.status import CaseStatus
 from workflows.status_view import case_status
 
@@ -160,8 +160,8 @@ async def verify_case(
         anchor = await history_anchor(client, case_id) if client is not None else None
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             rows = await read_rows(conn, case_id)  # with its checkpoints, one snapshot
-            signed = await checkpoints.read(conn, case_id) if keys is not None else []
-            began = await checkpoints.since(conn) if keys is not None else None
+            signed = await stored.read(conn, case_id) if keys is not None else []
+            began = await stored.since(conn) if keys is not None else None
     report.rows = len(rows)
     anchored: list[Problem] = []
     if client is not None:
@@ -205,7 +205,7 @@ async def all_case_ids(pool: asyncpg.Pool, client: Client | None) -> list[str]:
     from dunning.audit.replay import case_ids as temporal_case_ids
 
     async with pool.acquire() as conn:
-        found = set(await case_ids(conn)) | set(await checkpoints.case_ids(conn))
+        found = set(await case_ids(conn)) | set(await stored.case_ids(conn))
     if client is not None:
         found |= set(await temporal_case_ids(client))
     return sorted(found)

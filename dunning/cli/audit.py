@@ -122,6 +122,7 @@ def verify(
     """Check the hash chain, the fold, the signed checkpoints and (live) the case and
     the heads its Temporal history recorded; exit 1 when anything is broken. --all also
     checks every case Temporal knows (live) or a checkpoint names, rows or not."""
+    from activities.checkpoints import SigningKeyError
     from dunning.audit.verify import CaseReport, all_case_ids, verify_case
     from dunning.db import checkpoints
     from dunning.temporal_client import connect
@@ -131,7 +132,7 @@ def verify(
     current = settings()
     try:
         keys = checkpoints.verifier(current)
-    except checkpoints.SigningKeyError as exc:
+    except SigningKeyError as exc:
         fail(str(exc), 2)
     if keys is None:
         errors.print(
@@ -160,14 +161,15 @@ def verify(
 def public_key() -> None:
     """Print the public half of the workers' checkpoint signing key, for auditors'
     DUNNING_AUDIT_VERIFY_KEYS (the key id on stderr)."""
+    from activities.checkpoints import SigningKeyError, public_text
     from dunning.db import checkpoints
 
     try:
         signer = checkpoints.signer(settings())
-    except checkpoints.SigningKeyError as exc:
+    except SigningKeyError as exc:
         fail(str(exc), 2)
     errors.print(f"audit checkpoint key {signer.key_id}:", highlight=False)
-    typer.echo(checkpoints.public_text(signer.public))
+    typer.echo(public_text(signer.public))
 
 
 def _print_reports(reports: list[Any]) -> None:
@@ -222,8 +224,8 @@ def export(
     all_cases: bool = typer.Option(False, "--all", help="every case in the audit log"),
 ) -> None:
     """Write per case: audit rows (JSONL), every run's Temporal history, manifest.json."""
+    from activities.audit_store import case_ids
     from dunning.audit.export import export_case
-    from dunning.db.audit_store import case_ids
     from dunning.temporal_client import connect
 
     if len(args) != (1 if all_cases else 2):

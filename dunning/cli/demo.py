@@ -59,9 +59,9 @@ def demo(
 async def _demo(
     current: Settings, count: int, until_done: bool, give_up_after: float, api_port: int | None
 ) -> bool:
-    import starter
+    from dunning import opening
     from dunning.api.server import optional_api
-    from worker import running_worker
+    from dunning.runtime import running_worker
 
     client = await connect(current)
     tag = time.strftime("%H%M%S")
@@ -76,7 +76,7 @@ async def _demo(
         optional_api(current, client, api_port, console.print),
     ):
         placed = current.model_copy(update={"strategy": STRATEGY})
-        results = await starter.open_cases(client, placed, cases)
+        results = await opening.open_cases(client, placed, cases)
         opened = [r.case_id for r in results if r.outcome == "opened" and r.case_id]
         console.print(
             f"opened {len(opened)} demo cases under strategy {STRATEGY} "

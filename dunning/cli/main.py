@@ -48,9 +48,12 @@ def schema_case() -> None:
 @app.command()
 def worker() -> None:
     """Run a worker (workflows and activities) until Ctrl-C."""
-    import worker as worker_module
+    import asyncio
 
-    worker_module.main()
+    from dunning.runtime import serve
+
+    current = settings()
+    asyncio.run(serve(current))
 
 
 @app.command("open")
@@ -59,15 +62,16 @@ def open_cases(
     as_json: bool = typer.Option(False, "--json", help="one JSON result per row"),
 ) -> None:
     """Open cases from a JSON or CSV file; report each row: opened, already open, or invalid."""
-    import starter
+    from dunning import opening
+    from dunning.case_files import read_rows
 
     current = settings()
     try:
-        rows = starter.read_rows(file)
+        rows = read_rows(file)
     except (ValueError, OSError) as exc:
         fail(f"{file}: {exc}")
 
-    async def go() -> list[starter.RowResult]:
+    async def go() -> list[opening.RowResult]:
         client = await connect(current)
         with Progress(
             TextColumn("opening cases"),
@@ -78,7 +82,7 @@ def open_cases(
             transient=True,
         ) as progress:
             task = progress.add_task("open", total=len(rows))
-            return await starter.open_cases(
+            return await opening.open_cases(
                 client, current, rows, on_result=lambda _: progress.advance(task)
             )
 

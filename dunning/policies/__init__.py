@@ -10,7 +10,7 @@ from pathlib import Path
 
 from dunning.datafiles import find_versioned, read_toml
 from dunning.settings import get_settings
-from dunning.templates import OPT_OUT_LINES, available, source, variables
+from dunning.templates import OPT_OUT_LINES, current
 from schemas.channels import CHANNELS, TEMPLATE_VARIABLES
 from schemas.policy import Policy, day_length_problem
 
@@ -36,8 +36,9 @@ def load_file(path: Path) -> Policy:
 
 
 def _check_templates(path: Path, policy: Policy) -> None:
+    templates = current()
     for language in ("en", "zh-CN"):
-        known = available(language)
+        known = templates.available(language)
         for s, stage in enumerate(policy.stages):
             for a, action in enumerate(stage.actions):
                 if action.template is None:
@@ -51,7 +52,7 @@ def _check_templates(path: Path, policy: Policy) -> None:
                 assert kind is not None  # an action with a template is on a templated channel
                 third_party = kind == "third_party"
                 allowed = TEMPLATE_VARIABLES[kind]
-                unknown = variables(action.template, language) - allowed
+                unknown = templates.variables(action.template, language) - allowed
                 if unknown:
                     why = " (a third party must not learn of the debt)" if third_party else ""
                     raise PolicyError(
@@ -59,7 +60,7 @@ def _check_templates(path: Path, policy: Policy) -> None:
                         f"unknown variable(s) {', '.join(sorted(unknown))}{why}; known: "
                         f"{', '.join(sorted(allowed))}"
                     )
-                if OPT_OUT_LINES[language] not in source(action.template, language):
+                if OPT_OUT_LINES[language] not in templates.source(action.template, language):
                     raise PolicyError(
                         f"{path}: {field}: template {action.template!r} ({language}) has no "
                         f"opt-out line ({OPT_OUT_LINES[language]!r})"

@@ -5,7 +5,7 @@ with the same content is a no-op (a retried activity); with different content it
 refused, because two versions of one event means something is badly wrong.
 
 Every row is chained: it stores the SHA-256 of its content and of the previous row's
-hash (`dunning.db.chain`), so `dunning audit verify` can tell a changed row by its seq.
+hash (`activities.chain`), so `dunning audit verify` can tell a changed row by its seq.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 
 import asyncpg
 
-from dunning.db import checkpoints
-from dunning.db.chain import GENESIS, canonical, row_hash
-from dunning.db.checkpoints import CheckpointSigner
+from activities import checkpoints
+from activities.chain import GENESIS, canonical, row_hash
+from activities.checkpoints import CheckpointSigner
 from schemas.activity_io import AuditAppended, AuditHead
 from schemas.events import EVENT_ADAPTER, AuditRecord, Event
 
