@@ -203,6 +203,14 @@ class OperatorEvent(EventBase):
     reason: str
 
 
+class TimelineEvent(OperatorEvent):
+    """An operator's entry in the case file that changes nothing else about the case.
+    `evolve` and the timeline handle every subclass alike (workflows/dispatch.py), so
+    a new kind of entry is its event class and nothing more."""
+
+    type: str  # each kind narrows it to its Literal
+
+
 class PromiseMade(OperatorEvent):
     type: Literal["promise_made"] = "promise_made"
     amount: Decimal

@@ -3,7 +3,10 @@ the status view describes them, without a chain of isinstance tests to drift.
 
 `ByEvent.check_complete()` runs at import of each table's module, so an event type
 added to `schemas.events.Event` without its handler fails every import (and the
-tests) instead of surfacing as "unknown event" in a running case.
+tests) instead of surfacing as "unknown event" in a running case. A function may be
+registered for a base class on purpose (`schemas.events.TimelineEvent`: events that
+only go into the case file, changing nothing else); an event type finds the function
+of the nearest class in its MRO that has one.
 """
 
 from __future__ import annotations
@@ -40,9 +43,24 @@ class ByEvent(Generic[F]):
         return register
 
     def __getitem__(self, kind: type[BaseModel]) -> F:
-        return self._table[kind]
+        found = self._table.get(kind)
+        if found is None:
+            found = self._resolve(kind)
+            self._table[kind] = found  # resolved once
+        return found
+
+    def _resolve(self, kind: type[BaseModel]) -> F:
+        for base in kind.__mro__[1:]:
+            if base in self._table:
+                return self._table[base]
+        raise KeyError(f"{self._what}: no function for {kind.__name__}")
 
     def check_complete(self) -> None:
-        missing = [t.__name__ for t in EVENT_TYPES if t not in self._table]
+        missing = []
+        for kind in EVENT_TYPES:
+            try:
+                self[kind]
+            except KeyError:
+                missing.append(kind.__name__)
         if missing:
             raise TypeError(f"{self._what}: no function for {', '.join(missing)}")

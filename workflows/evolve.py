@@ -48,6 +48,7 @@ from schemas.events import (
     StageChanged,
     StageEntered,
     ThirdPartyOptedOut,
+    TimelineEvent,
     VisitBooked,
     VisitReported,
 )
@@ -517,6 +518,14 @@ def _approval_ended(
     if len(remaining) == len(state.approvals):
         raise EvolveError(f"{event.type} for request {event.request}, which is not pending")
     state.approvals = remaining
+
+
+# --- entries in the case file -------------------------------------------------------------
+
+
+@APPLY.on(TimelineEvent)
+def _entry(state: CaseState, event: TimelineEvent) -> None:
+    _count(state, event.type)
 
 
 # --- closing ------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from schemas.events import (
     StageChanged,
     StageEntered,
     ThirdPartyOptedOut,
+    TimelineEvent,
     VisitBooked,
     VisitReported,
 )
@@ -413,6 +414,11 @@ def _approval_declined(event: ApprovalDeclined) -> str:
 @DESCRIBE.on(ApprovalExpired)
 def _approval_expired(event: ApprovalExpired) -> str:
     return f"request #{event.request} ({event.kind.replace('_', ' ')}) expired unapproved"
+
+
+@DESCRIBE.on(TimelineEvent)
+def _entry(event: TimelineEvent) -> str:
+    return f"{event.type.replace('_', ' ')} by {event.operator}: {event.reason}"
 
 
 DESCRIBE.check_complete()
