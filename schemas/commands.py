@@ -255,6 +255,16 @@ class WriteOff(OperatorAction):
     )
 
 
+class NoteTerms(Reasoned):
+    """An entry in the case file: what was said or seen (the note is the `reason`)."""
+
+    topic: Literal["call", "visit", "complaint", "hardship", "other"] = "other"
+
+
+class Note(NoteTerms, OperatorAction):
+    pass
+
+
 # --- four eyes -------------------------------------------------------------------------
 
 

@@ -340,6 +340,13 @@ class AgreementRecorded(EventBase):
     )
 
 
+class NoteRecorded(TimelineEvent):
+    """An operator's note in the case file (a call's summary, a complaint)."""
+
+    type: Literal["note_recorded"] = "note_recorded"
+    topic: str
+
+
 ApprovalKind = Literal["write_off", "settlement", "dispute_for_borrower"]
 
 
@@ -420,6 +427,7 @@ Event = Annotated[
     | ApprovalGranted
     | ApprovalDeclined
     | ApprovalExpired
+    | NoteRecorded
     | CaseClosed,
     Field(discriminator="type"),
 ]

@@ -458,6 +458,7 @@ def test_the_other_actions_record_their_event() -> None:
         (given(), c.Escalate(**OP), ["stage_changed"]),
         (given(in_stage(1)), c.Deescalate(**OP), ["stage_changed"]),
         (given(), c.Close(**OP), ["case_closed"]),
+        (given(paused), c.Note(topic="call", **OP), ["note_recorded"]),
     ]
     for state, command, expected in cases:
         assert types_of(actions.events_for(state, command, NOW)) == expected, command

@@ -76,6 +76,7 @@ ENDPOINTS = {
     "hard-stop": action("hard-stop", {OP, SUP}, kind="deceased"),
     "third-party-opt-out": action("third-party-opt-out", {OP, SUP}, contact=0),
     "policy": action("policy", {SUP}, to="default@1"),
+    "notes": action("notes", {OP, SUP}, topic="call"),
     "report": Endpoint(
         "GET", "/reports/effectiveness?from=2020-01-01&to=2020-01-31", frozenset({SUP, AUD}), 200
     ),

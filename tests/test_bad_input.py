@@ -239,6 +239,8 @@ BAD_ACTIONS: list[tuple[str, dict[str, Any], Refusal | str]] = [
     ("third-party-opt-out", {**OP, "contact": 9}, "contact"),
     ("escalate", {"operator": "op-1", "reason": "\t"}, ""),
     ("dispute open", {"operator": "op-1", "reason": "a" * 501}, "reason"),
+    ("note", {"operator": "op-1", "reason": NUL, "topic": "call"}, "control characters"),
+    ("note", {"operator": "op-1", "reason": "x", "topic": "gossip"}, "topic"),
     ("deescalate", OP, Refusal.first_stage),
     ("close", {"operator": "op-1", "reason": "x", "note": "extra"}, "Extra inputs"),
 ]

@@ -29,6 +29,7 @@ from schemas.commands import (
     Escalate,
     HardStop,
     MigratePolicy,
+    Note,
     OperatorAction,
     Pause,
     Payment,
@@ -54,6 +55,7 @@ from schemas.events import (
     DisputeResolved,
     Event,
     HardStopped,
+    NoteRecorded,
     PaymentReceived,
     PlanAgreed,
     PolicyMigrated,
@@ -599,6 +601,12 @@ def close(state: CaseState, command: Close, now: datetime) -> list[Event]:
             note=command.reason,
         )
     ]
+
+
+@rule(Note)
+def note(state: CaseState, command: Note, now: datetime) -> list[Event]:
+    _open(state)
+    return [NoteRecorded(at=now, topic=command.topic, **_actor(command))]
 
 
 # --- four eyes --------------------------------------------------------------------------

@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         Escalate,
         HardStop,
         MigratePolicy,
+        Note,
         Pause,
         Payment,
         PromiseToPay,
@@ -380,6 +381,14 @@ class LoanCollection:
 
     @decline.validator
     def _check_decline(self, command: Decline) -> None:
+        self._check(command)
+
+    @workflow.update
+    async def add_note(self, command: Note) -> ActionResult:
+        return await self._act(command)
+
+    @add_note.validator
+    def _check_note(self, command: Note) -> None:
         self._check(command)
 
     @workflow.query
