@@ -57,7 +57,7 @@ class Reasoned(BaseModel):
 
     model_config = COMMAND
 
-    reason: ReasonText
+    reason: ReasonText = Field(description="why: kept in the case file with who acted")
 
 
 class OperatorAction(Reasoned, Acting):
@@ -72,8 +72,8 @@ class PaymentTerms(BaseModel):
 
     model_config = COMMAND
 
-    amount: PositiveAmount
-    reference: Reference
+    amount: PositiveAmount = Field(description="in the loan's currency, e.g. 100.00")
+    reference: Reference = Field(description="the payment's reference; one counts once")
 
 
 class Payment(PaymentTerms):
@@ -102,7 +102,7 @@ class Resume(OperatorAction):
 class CeaseTerms(Reasoned):
     """The borrower's request to stop contact on a channel, or on every channel."""
 
-    channel: CeaseChannel = "all"
+    channel: CeaseChannel = Field(default="all", description="the channel to stop, or all")
 
 
 class CeaseContact(CeaseTerms, OperatorAction):
@@ -112,7 +112,7 @@ class CeaseContact(CeaseTerms, OperatorAction):
 class HardStopTerms(Reasoned):
     """Bankruptcy, death or legal representation: no collection contact any more."""
 
-    kind: HardStopKind
+    kind: HardStopKind = Field(description="what stops collection for good")
 
 
 class HardStop(HardStopTerms, OperatorAction):
@@ -148,7 +148,7 @@ class MigratePolicy(OperatorAction):
 
 
 class PromiseTerms(Reasoned):
-    amount: PositiveAmount
+    amount: PositiveAmount = Field(description="in the loan's currency, e.g. 300.00")
     pay_by: date = Field(description="the borrower's local date by which they promise to pay")
 
 
@@ -184,7 +184,7 @@ class RepaymentPlan(PlanTerms, OperatorAction):
 
 class SettlementTerms(Reasoned):
     amount: PositiveAmount = Field(description="what the borrower pays instead of the balance")
-    pay_by: date
+    pay_by: date = Field(description="the borrower's local date, YYYY-MM-DD")
 
 
 class Settlement(SettlementTerms, OperatorAction):
@@ -204,7 +204,7 @@ class DisputeOpen(OperatorAction):
 
 
 class DisputeResolveTerms(Reasoned):
-    outcome: DisputeOutcome
+    outcome: DisputeOutcome = Field(description="for_borrower cancels the debt (four eyes)")
 
 
 class DisputeResolve(DisputeResolveTerms, OperatorAction):
@@ -227,7 +227,7 @@ class VisitBooking(VisitBookingTerms, OperatorAction):
 
 
 class VisitReportTerms(Reasoned):
-    outcome: VisitOutcome
+    outcome: VisitOutcome = Field(description="how the visit went")
 
 
 class VisitReport(VisitReportTerms, OperatorAction):
@@ -258,7 +258,9 @@ class WriteOff(OperatorAction):
 class NoteTerms(Reasoned):
     """An entry in the case file: what was said or seen (the note is the `reason`)."""
 
-    topic: Literal["call", "visit", "complaint", "hardship", "other"] = "other"
+    topic: Literal["call", "visit", "complaint", "hardship", "other"] = Field(
+        default="other", description="what the note is about"
+    )
 
 
 class Note(NoteTerms, OperatorAction):
