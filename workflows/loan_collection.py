@@ -177,10 +177,14 @@ class LoanCollection:
                         self._record(event)
                 continue
             if decision.effect is not None:
-                if seam:
-                    await self._attempt(decision.effect)
-                else:
+                if not seam:
                     await self._perform_holding_the_lock()
+                elif self._pending:
+                    # Nothing is sent that the log cannot hold: what led to the contact
+                    # is in the audit log before the provider is asked.
+                    await self._flush()
+                else:
+                    await self._attempt(decision.effect)
                 continue
             decided_at_seq = self._state.seq
             await self._flush()
@@ -617,13 +621,14 @@ class LoanCollection:
                 rule=flight.withdrawn.rule, detail=flight.withdrawn.detail, **where
             )
         cause = exc.cause
-        if isinstance(cause, ActivityTimeout) and flight.deadline is not None:
-            # The deadline came (or no retry fits before it): undelivered, decided again.
+        if isinstance(cause, CancelledError):  # cancelled by someone else (a reset, ...)
+            return ContactWithdrawn(rule="cancelled", detail="the attempt was cancelled", **where)
+        if not _refused(exc) and flight.deadline is not None:
+            # The deadline came, or no retry fits before it (the server gives up with the
+            # last failure): undelivered, decided again at the next opening.
             ended = flight.deadline
             retry = delivery.retry_at(self._state, ended)
             return ContactExpired(deadline=ended, retry_at=retry, **where)
-        if isinstance(cause, CancelledError):  # cancelled by someone else (a reset, ...)
-            return ContactWithdrawn(rule="cancelled", detail="the attempt was cancelled", **where)
         self._log("contact failed", channel=effect.channel, reason=_failure_reason(exc))
         return ContactFailed(reason=_failure_reason(exc), **where)
 

@@ -1,0 +1,191 @@
+"""The delivery seam in the workflow, on the time-skipping server: an attempt that
+outlives the window expires and goes out once at the next opening; an audit store
+that refuses a case's events blocks it visibly and contacts nobody until it accepts
+them; a case on older rules moves to the current ones, recorded, when it runs live."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import pytest
+from temporalio.client import WorkflowHandle
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer, Worker
+
+from activities.providers.sandbox import SandboxProvider
+from dunning.runtime import build_worker, workflow_runner
+from dunning.settings import Settings
+from dunning.temporal_client import data_converter
+from schemas.activity_io import OutboundRequest, ProviderReceipt
+from schemas.events import EVENT_ADAPTER, CaseOpened, StageEntered
+from schemas.policy import Policy
+from tests.factories import case_input
+from tests.records import audit_events, outbox_rows
+from tests.test_compliance_workflow import _of, _open, _policy, _skip_to
+from tests.timeskip import skip
+from workflows.evolve import evolve
+from workflows.inputs import LoanCollectionInput
+from workflows.loan_collection import LoanCollection
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+class FlakyGateway(SandboxProvider):
+    """The SMS gateway is down (a retryable failure, "retry after an hour", as a 503
+    with Retry-After would say) until the test says it is up."""
+
+    down = True
+
+    async def send_sms(self, request: OutboundRequest, body: str) -> ProviderReceipt:
+        if self.down:
+            raise ApplicationError(
+                "sms gateway unavailable",
+                type="ProviderUnavailable",
+                next_retry_delay=timedelta(hours=1),
+            )
+        return await super().send_sms(request, body)
+
+
+@pytest.fixture
+async def flaky(
+    ts_env: WorkflowEnvironment, pool: asyncpg.Pool, stack_settings: Settings, task_queue: str
+) -> AsyncIterator[FlakyGateway]:
+    gateway = FlakyGateway(pool)
+    async with build_worker(ts_env.client, pool, task_queue, stack_settings, provider=gateway):
+        yield gateway
+
+
+def _one_sms() -> Policy:
+    return _policy("cn", [{"channel": "sms", "template": "reminder", "at_days": [0]}])
+
+
+async def test_an_attempt_the_gateway_fails_all_evening_expires_and_goes_out_once_next_morning(
+    ts_env: WorkflowEnvironment, flaky: FlakyGateway, pool: asyncpg.Pool, task_queue: str
+) -> None:
+    await _skip_to(ts_env, SHANGHAI, "CN", hour=20, minute=0)
+    handle = await _open(ts_env, task_queue, _one_sms(), SHANGHAI)
+    await skip(ts_env, timedelta(hours=3))  # 23:00: the window closed at 22:00
+
+    events = await audit_events(pool, handle.id)
+    [expired] = _of(events, "contact_expired")
+    deadline = expired.deadline.astimezone(SHANGHAI)
+    assert (deadline.hour, deadline.minute) == (21, 59)
+    retry = expired.retry_at.astimezone(SHANGHAI)
+    assert (retry.hour, retry.minute) == (8, 0) and retry.date() > deadline.date()
+    assert not _of(events, "contact_attempted")
+
+    flaky.down = False
+    await skip(ts_env, timedelta(hours=10))  # 09:00 the next day
+    events = await audit_events(pool, handle.id)
+    [sent] = _of(events, "contact_attempted")
+    assert sent.at.astimezone(SHANGHAI).hour == 8
+    assert sent.idempotency_key == expired.idempotency_key, "the same attempt, asked again"
+    assert [r["idempotency_key"] for r in await outbox_rows(pool, handle.id)] == [
+        sent.idempotency_key
+    ]
+    await handle.terminate("test over")
+
+
+async def test_an_audit_store_that_refuses_a_case_blocks_it_visibly_and_contacts_nobody(
+    ts_env: WorkflowEnvironment,
+    ts_worker: Worker,
+    pool: asyncpg.Pool,
+    owner_pool: asyncpg.Pool,
+    task_queue: str,
+) -> None:
+    await _skip_to(ts_env, SHANGHAI, "CN", hour=10, minute=0)
+    loan = f"L-blocked-{uuid.uuid4().hex[:8]}"
+    trigger = f"refuse_{loan.replace('-', '_').lower()}"
+    await owner_pool.execute(
+        f"""CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.case_id = 'case-{loan}' THEN
+                RAISE EXCEPTION 'refused by the test';
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER {trigger} BEFORE INSERT ON audit_events
+            FOR EACH ROW EXECUTE FUNCTION {trigger}();"""
+    )
+    try:
+        case = case_input(loan, borrower={"timezone": SHANGHAI.key})
+        handle: WorkflowHandle[Any, Any] = await ts_env.client.start_workflow(
+            LoanCollection.run,
+            LoanCollectionInput(case=case, policy=_one_sms()),
+            id=case.case_id,
+            task_queue=task_queue,
+        )
+        await skip(ts_env, timedelta(minutes=2))
+        status = await handle.query(LoanCollection.status)
+        assert status.state == "audit_blocked"
+        assert status.audit_blocked is not None and "P0001" in status.audit_blocked
+        assert "Wang" not in status.audit_blocked
+        attributes = (await handle.describe()).typed_search_attributes
+        assert {p.key.name: p.value for p in attributes}["DunningCaseState"] == "audit_blocked"
+        assert await outbox_rows(pool, handle.id) == [], "no contact the log cannot hold"
+    finally:
+        await owner_pool.execute(f"DROP TRIGGER {trigger} ON audit_events")
+        await owner_pool.execute(f"DROP FUNCTION {trigger}()")
+
+    await skip(ts_env, timedelta(minutes=11))  # the next try of the append
+    events = await audit_events(pool, handle.id)
+    assert [e.type for e in events[:3]] == ["case_opened", "stage_entered", "contact_attempted"]
+    assert (await handle.query(LoanCollection.status)).state == "open"
+    assert len(await outbox_rows(pool, handle.id)) == 1
+    await handle.terminate("test over")
+
+
+async def test_a_case_on_older_rules_moves_to_the_current_ones_recorded_and_replays(
+    ts_env: WorkflowEnvironment,
+    ts_worker: Worker,
+    pool: asyncpg.Pool,
+    stack_settings: Settings,
+    task_queue: str,
+) -> None:
+    await _skip_to(ts_env, SHANGHAI, "CN", hour=10, minute=0)
+    case = case_input(f"L-upgrade-{uuid.uuid4().hex[:8]}", borrower={"timezone": SHANGHAI.key})
+    policy = _one_sms()
+    now = await ts_env.get_current_time()
+    # A run continued from one that opened under rules 2 (before this code).
+    state = evolve(None, CaseOpened(at=now, case=case, policy=policy, rules=2))
+    state = evolve(
+        state,
+        StageEntered(
+            at=now, stage="reminder", stage_index=0, days_past_due=1, active_offset=timedelta(0)
+        ),
+    )
+    handle: WorkflowHandle[Any, Any] = await ts_env.client.start_workflow(
+        LoanCollection.run,
+        LoanCollectionInput(case=case, policy=policy, carried=state),
+        id=case.case_id,
+        task_queue=task_queue,
+    )
+    await skip(ts_env, timedelta(minutes=5))
+
+    status = await handle.query(LoanCollection.status)
+    assert status.rules == 3
+    events = await audit_events_from(pool, handle.id)
+    assert events[0].type == "rules_upgraded"
+    assert (events[0].previous, events[0].rules) == (2, 3)
+    await handle.terminate("test over")
+    history = await handle.fetch_history()
+    replayer = Replayer(
+        workflows=[LoanCollection],
+        workflow_runner=workflow_runner(),
+        data_converter=data_converter(stack_settings),
+    )
+    await replayer.replay_workflow(history)  # raises if not deterministic
+
+
+async def audit_events_from(pool: asyncpg.Pool, case_id: str) -> list[Any]:
+    """The case's events from the first the log holds (a continued run starts later)."""
+    rows = await pool.fetch(
+        "SELECT payload FROM audit_events WHERE case_id = $1 ORDER BY seq", case_id
+    )
+    return [EVENT_ADAPTER.validate_json(row["payload"]) for row in rows]
