@@ -60,10 +60,11 @@ class BodyLimitMiddleware:
         if body and json_too_deep(bytes(body), self.max_depth):
             await invalid([{"field": "body", "problem": TOO_DEEP}]).response()(scope, receive, send)
             return
-        await self.app(scope, _replay(bytes(body), receive), send)
+        await self.app(scope, replay_body(bytes(body), receive), send)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """An ASGI `receive` that hands the app the body already read, then the rest."""
     delivered = False
 
     async def replay() -> Message:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -18,7 +17,7 @@ from dunning.api.cases import case_id_from_path, case_problem
 from dunning.api.problems import Problem, ProblemDetails, field_problems, invalid
 from dunning.api.services import services
 from dunning.api.tokens import Principal
-from dunning.audit.history import case_timeline
+from dunning.audit.history import TimelineRow, case_timeline
 from dunning.policies import PolicyError
 from dunning.problem_types import PROBLEM_JSON
 from dunning.settings import Settings
@@ -86,20 +85,9 @@ class CaseList(BaseModel):
     cases: list[CaseListing]
 
 
-class HistoryEvent(BaseModel):
-    seq: int
-    occurred_at: datetime
-    event_type: str
-    actor: str
-    summary: str
-    run_id: str
-    hash: str | None
-    payload: dict[str, Any] = Field(description="the event; name, phones and address masked")
-
-
 class History(BaseModel):
     case_id: str
-    events: list[HistoryEvent]
+    events: list[TimelineRow]
 
 
 OPEN_BODY = {
@@ -297,6 +285,4 @@ async def case_history(
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise Problem(404, "case-not-found", f"no case {case_id}") from None
             raise
-    return History(
-        case_id=case_id, events=[HistoryEvent.model_validate(row.as_json()) for row in rows]
-    )
+    return History(case_id=case_id, events=list(rows))

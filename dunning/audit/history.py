@@ -9,11 +9,11 @@ before anything is shown.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+from pydantic import BaseModel, ConfigDict, Field
 
 from activities.audit_store import AuditRow, read_rows
 from dunning.audit.fold import parse
@@ -22,8 +22,11 @@ from workflows.status_view import describe
 MASK = "***"
 
 
-@dataclass(frozen=True)
-class TimelineRow:
+class TimelineRow(BaseModel):
+    """One row of a case's timeline, as the CLI, the API and the console show it."""
+
+    model_config = ConfigDict(frozen=True)
+
     seq: int
     occurred_at: datetime
     event_type: str
@@ -31,19 +34,11 @@ class TimelineRow:
     summary: str
     run_id: str
     hash: str | None
-    payload: dict[str, Any]
+    payload: dict[str, Any] = Field(description="the event; names, phones and address masked")
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "occurred_at": self.occurred_at.isoformat(),
-            "event_type": self.event_type,
-            "actor": self.actor,
-            "summary": self.summary,
-            "run_id": self.run_id,
-            "hash": self.hash,
-            "payload": self.payload,
-        }
+        data: dict[str, Any] = self.model_dump(mode="json")
+        return data
 
 
 def mask_name(name: str) -> str:
