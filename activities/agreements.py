@@ -23,6 +23,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.audit_store import refused_for_good
 from activities.providers.base import SmsGateway
 from activities.templates import TemplateError, Templates
 from schemas.activity_io import (
@@ -123,7 +124,18 @@ class AgreementActivities:
     @activity.defn(name="store_agreement")
     async def store_agreement(self, request: AgreementRequest) -> AgreementReceipt:
         body = render_document(self._templates, request)
-        document_id, digest, stored = await self._store(request, body)
+        try:
+            document_id, digest, stored = await self._store(request, body)
+        except asyncpg.PostgresError as exc:
+            if not refused_for_good(exc):
+                raise  # a passing outage: retried until the update's deadline
+            # The store refuses the document for good: the update is refused at once.
+            raise ApplicationError(
+                f"the agreements store refused the document: {type(exc).__name__} "
+                f"(SQLSTATE {exc.sqlstate})",
+                type="AgreementRefused",
+                non_retryable=True,
+            ) from None
         log.info(
             "agreement stored",
             case_id=request.case_id,

@@ -20,20 +20,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import audit_store
+from activities.audit_store import refused_for_good
 from activities.checkpoints import CheckpointSigner
 from schemas.activity_io import AuditAppended, AuditBatch
 
 log = structlog.get_logger("dunning.audit")
-
-# SQLSTATE classes that retrying the same append cannot fix: data exceptions (22),
-# integrity violations (23), syntax or access rule violations incl. privileges (42),
-# and exceptions raised by triggers or functions (P0).
-REFUSED_CLASSES = frozenset({"22", "23", "42", "P0"})
-
-
-def refused_for_good(exc: BaseException) -> bool:
-    state = getattr(exc, "sqlstate", None)
-    return isinstance(exc, asyncpg.PostgresError) and str(state or "")[:2] in REFUSED_CLASSES
 
 
 class AuditActivities:

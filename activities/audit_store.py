@@ -35,6 +35,17 @@ FROM unnest($3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::text[], $8
 """
 
 
+# SQLSTATE classes that retrying the same statement cannot fix: data exceptions (22),
+# integrity violations (23), syntax or access rule violations incl. privileges (42),
+# and exceptions raised by triggers or functions (P0).
+REFUSED_CLASSES = frozenset({"22", "23", "42", "P0"})
+
+
+def refused_for_good(exc: BaseException) -> bool:
+    state = getattr(exc, "sqlstate", None)
+    return isinstance(exc, asyncpg.PostgresError) and str(state or "")[:2] in REFUSED_CLASSES
+
+
 class AuditConflict(RuntimeError):
     """The log already holds a different event at this case and sequence number."""
 

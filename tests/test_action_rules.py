@@ -462,3 +462,17 @@ def test_the_other_actions_record_their_event() -> None:
     ]
     for state, command, expected in cases:
         assert types_of(actions.events_for(state, command, NOW)) == expected, command
+
+
+def test_a_pending_approval_expires_after_three_policy_days() -> None:
+    from workflows.decide import decide
+
+    state = given()
+    [request] = actions.events_for(state, c.WriteOff(**OP), NOW)
+    state = evolve(state, request)
+    early = decide(state, NOW + timedelta(days=2, hours=23))
+    assert not [e for e in early.events if e.type == "approval_expired"]
+    [expired] = decide(state, NOW + timedelta(days=3, seconds=1)).events
+    assert expired.type == "approval_expired" and expired.request == state.seq  # type: ignore[union-attr]
+    state = evolve(state, expired)
+    assert not state.approvals and not state.is_closed

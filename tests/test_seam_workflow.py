@@ -5,26 +5,31 @@ them; a case on older rules moves to the current ones, recorded, when it runs li
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from activities.providers.sandbox import SandboxProvider
+from dunning import case_client
 from dunning.runtime import build_worker, workflow_runner
 from dunning.settings import Settings
 from dunning.temporal_client import data_converter
 from schemas.activity_io import OutboundRequest, ProviderReceipt
+from schemas.commands import PromiseToPay
 from schemas.events import EVENT_ADAPTER, CaseOpened, StageEntered
 from schemas.policy import Policy
+from schemas.refusals import Refusal
 from tests.factories import case_input
 from tests.records import audit_events, outbox_rows
 from tests.test_compliance_workflow import _of, _open, _policy, _skip_to
@@ -189,3 +194,51 @@ async def audit_events_from(pool: asyncpg.Pool, case_id: str) -> list[Any]:
         "SELECT payload FROM audit_events WHERE case_id = $1 ORDER BY seq", case_id
     )
     return [EVENT_ADAPTER.validate_json(row["payload"]) for row in rows]
+
+
+async def test_an_agreement_the_store_refuses_is_not_recorded_at_all(
+    dev_client: Client,
+    dev_worker: Worker,
+    pool: asyncpg.Pool,
+    owner_pool: asyncpg.Pool,
+    task_queue: str,
+) -> None:
+    loan = f"L-nodoc-{uuid.uuid4().hex[:8]}"
+    case = case_input(loan)
+    handle: WorkflowHandle[Any, Any] = await dev_client.start_workflow(
+        LoanCollection.run,
+        LoanCollectionInput(case=case, policy=_one_sms()),
+        id=case.case_id,
+        task_queue=task_queue,
+    )
+    trigger = f"refuse_{loan.replace('-', '_').lower()}"
+    await owner_pool.execute(
+        f"""CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.case_id = 'case-{loan}' THEN RAISE EXCEPTION 'no documents'; END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER {trigger} BEFORE INSERT ON agreements
+            FOR EACH ROW EXECUTE FUNCTION {trigger}();"""
+    )
+    pay_by = (datetime.now(SHANGHAI) + timedelta(days=3)).date()
+    promise = PromiseToPay(amount=Decimal("100.00"), pay_by=pay_by, operator="op-7", reason="r")
+    try:
+        with pytest.raises(case_client.ActionRejected) as refused:
+            await case_client.act(dev_client, handle.id, LoanCollection.promise_to_pay, promise)
+        assert refused.value.code is Refusal.agreement_not_stored
+        status = await handle.query(LoanCollection.status)
+        assert status.promise is None and status.state == "open"
+    finally:
+        await owner_pool.execute(f"DROP TRIGGER {trigger} ON agreements")
+        await owner_pool.execute(f"DROP FUNCTION {trigger}()")
+
+    done = await case_client.act(dev_client, handle.id, LoanCollection.promise_to_pay, promise)
+    assert [line.type for line in done.recorded] == ["promise_made", "agreement_recorded"]
+    for _ in range(50):  # the audit flush follows the update
+        types = [e.type for e in await audit_events_from(pool, handle.id)]
+        if "agreement_recorded" in types:
+            break
+        await asyncio.sleep(0.2)
+    assert types.count("promise_made") == 1 and types.count("agreement_recorded") == 1
+    await handle.terminate("test over")
