@@ -506,11 +506,13 @@ async def test_visit_escalation_and_write_off(
     await handle.result()
     events = await audit_events(pool, handle.id)
     assert [e.type for e in events if e.type == "stage_changed"] == ["stage_changed"] * 3
-    assert [e.type for e in events[-3:]] == [
+    # The case keeps collecting while the request waits (a contact may fall between).
+    four_eyes = [e for e in events if e.type.startswith("approval_") or e.type == "case_closed"]
+    assert [e.type for e in four_eyes] == [
         "approval_requested",
         "approval_granted",
         "case_closed",
     ]
-    assert events[-1].type == "case_closed" and events[-1].waived == TOTAL
-    assert events[-1].actor == "operator:op-7"
-    assert events[-2].actor == "operator:sup-1"
+    closed, granted = four_eyes[-1], four_eyes[-2]
+    assert closed.waived == TOTAL and closed.actor == "operator:op-7"
+    assert granted.actor == "operator:sup-1"

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -26,7 +27,7 @@ from dunning.runtime import build_worker, workflow_runner
 from dunning.settings import Settings
 from dunning.temporal_client import data_converter
 from schemas.activity_io import OutboundRequest, ProviderReceipt
-from schemas.commands import PromiseToPay
+from schemas.commands import Approve, PromiseToPay, Settlement
 from schemas.events import EVENT_ADAPTER, CaseOpened, StageEntered
 from schemas.policy import Policy
 from schemas.refusals import Refusal
@@ -241,4 +242,63 @@ async def test_an_agreement_the_store_refuses_is_not_recorded_at_all(
             break
         await asyncio.sleep(0.2)
     assert types.count("promise_made") == 1 and types.count("agreement_recorded") == 1
+    await handle.terminate("test over")
+
+
+async def test_an_approval_granted_while_its_expiry_falls_due_is_granted_and_not_expired(
+    dev_client: Client,
+    dev_worker: Worker,
+    pool: asyncpg.Pool,
+    owner_pool: asyncpg.Pool,
+    task_queue: str,
+) -> None:
+    """The supervisor approves a settlement just before the request expires and storing
+    its document outlasts the expiry: the expiry the case decided while the approval held
+    the lock is stale and is not recorded (it failed every workflow task before)."""
+    loan = f"L-late-{uuid.uuid4().hex[:8]}"
+    case = case_input(loan)
+    # Nothing due for a month of 1 s days: the case sleeps; a request expires after 3 s.
+    later = [{"channel": "sms", "template": "reminder", "at_days": [30]}]
+    policy = _policy("cn", later).model_copy(update={"day_length": timedelta(seconds=1)})
+    handle: WorkflowHandle[Any, Any] = await dev_client.start_workflow(
+        LoanCollection.run,
+        LoanCollectionInput(case=case, policy=policy),
+        id=case.case_id,
+        task_queue=task_queue,
+    )
+    await asyncio.sleep(1)  # settled into its wait
+    pay_by = (datetime.now(SHANGHAI) + timedelta(days=5)).date()
+    offer = Settlement(amount=Decimal("750.00"), pay_by=pay_by, operator="op-7", reason="r")
+    requested = await case_client.act(dev_client, handle.id, LoanCollection.offer_settlement, offer)
+    pending = requested.status.approvals
+    assert len(pending) == 1
+    trigger = f"slow_{loan.replace('-', '_').lower()}"
+    await owner_pool.execute(
+        f"""CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.case_id = 'case-{loan}' THEN PERFORM pg_sleep(4.5); END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER {trigger} BEFORE INSERT ON agreements
+            FOR EACH ROW EXECUTE FUNCTION {trigger}();"""
+    )
+    try:
+        approval = Approve(request=pending[0].request, operator="sup-1", reason="mandate")
+        answer = case_client.act(dev_client, handle.id, LoanCollection.approve, approval)
+        done = await asyncio.wait_for(answer, 30)  # a wedged case never answers
+    finally:
+        await owner_pool.execute(f"DROP TRIGGER {trigger} ON agreements")
+        await owner_pool.execute(f"DROP FUNCTION {trigger}()")
+    assert done.status.settlement is not None and not done.status.approvals
+    await asyncio.sleep(2)  # the case decides again once the approval let go of it
+    failed = [
+        e
+        async for e in handle.fetch_history_events()
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+    ]
+    assert failed == [], "a workflow task failed: the case is wedged"
+    status = await asyncio.wait_for(handle.query(LoanCollection.status), 10)
+    assert status.settlement is not None and not status.approvals
+    types = [e.type for e in await audit_events(pool, handle.id)]
+    assert "approval_granted" in types and "approval_expired" not in types
     await handle.terminate("test over")

@@ -172,9 +172,13 @@ class LoanCollection:
             seam = self._state.rules >= CURRENT_RULES
             decision = decide(self._state, workflow.now())
             if decision.events:
+                decided_at_seq = self._state.seq
                 async with self._recording(seam):
-                    for event in decision.events:
-                        self._record(event)
+                    # An action that held the lock (storing a document) may have moved
+                    # the case meanwhile: what was decided before it is stale, decide again.
+                    if self._state.seq == decided_at_seq:
+                        for event in decision.events:
+                            self._record(event)
                 continue
             if decision.effect is not None:
                 if not seam:
