@@ -299,3 +299,27 @@ def test_evolving_a_copy_never_changes_the_state_it_was_copied_from() -> None:
         assert [s.model_dump_json() for s in states] == dumps
         assert len({id(s.balance) for s in states}) == len(states)
         assert len({id(s.counters) for s in states}) == len(states)
+
+
+def test_the_html_page_plots_what_the_json_reports(tmp_path: Path) -> None:
+    """`--html`: one self-contained page (no script, nothing fetched) with the recovery
+    curves, the closures and the contacts of both policies, and tables whose figures
+    are the ones `--json` gives for the same seed."""
+    page = tmp_path / "sim.html"
+    args = ("--generate", "80", "--days", "60", "--seed", "3", "--bootstrap", "200")
+    args += ("--policy", "default", "--policy", "early-negotiation")
+    args += ("--compare", "default@1", "early-negotiation@1")
+    done = _cli(*args, "--json", "--html", str(page))
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    html = page.read_text(encoding="utf-8")
+    assert html.count("<svg") == 3 and "<script" not in html
+    assert not any(f'{attr}="http' in html for attr in ("src", "href")), "fetches nothing"
+    for title in ("recovery curve", "how cases ended after 60 days", "contacts per case"):
+        assert title in html, title
+    for name, group in document["groups"].items():
+        assert html.count(name) >= 4, name  # a legend per chart and a row per table
+        assert f"{group['recovery_rate']:.1%}" in html
+    assert "early-negotiation@1 - default@1" in html and "paired" in html
+    unwritable = _cli("--generate", "5", "--policy", "default", "--html", str(tmp_path))
+    assert unwritable.returncode == 2 and "--html" in unwritable.stderr

@@ -11,12 +11,15 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from dunning.charts.page import TableData
 from dunning.cli.common import console, fail, settings
 from dunning.policies import PolicyError
+from dunning.sim import tables
+from dunning.sim.page import simulation_page
 from dunning.sim.portfolio import PortfolioError, generate, read
 from dunning.sim.responses import ResponseModelError
 from dunning.sim.responses import load as load_model
-from dunning.sim.results import CHANNELS, Summary, compare
+from dunning.sim.results import compare
 from dunning.sim.runner import (
     Clock,
     Placement,
@@ -31,7 +34,6 @@ from dunning.strategies import load as load_strategy
 from schemas.case import CaseInput
 
 DEFAULT_START = "2027-03-01T09:00:00+08:00"  # a Monday morning in Shanghai, no holiday
-CURVE_DAYS = (7, 14, 30, 60, 90, 120, 180, 365)
 
 
 def simulate_command(
@@ -59,6 +61,9 @@ def simulate_command(
     ),
     resamples: int = typer.Option(1000, "--bootstrap", min=100, max=100_000),
     as_json: bool = typer.Option(False, "--json"),
+    html: Path | None = typer.Option(
+        None, "--html", dir_okay=False, help="also write a page of plots and tables here"
+    ),
 ) -> None:
     """Run a portfolio through one or more policies, or a strategy, on a simulated clock
     with the production decider and a borrower-response model; print the figures per
@@ -108,11 +113,18 @@ def simulate_command(
             result.results[a], result.results[b], seed=seed, resamples=resamples
         )
         comparison = {"a": a, "b": b, "method": method, "metrics": [d.as_json() for d in diffs]}
+    currency = currencies[0] if currencies else ""
+    if html is not None:
+        page = simulation_page(result, mode, strategy_ref, currency, comparison)
+        try:
+            html.write_text(page, encoding="utf-8")
+        except OSError as exc:
+            fail(f"--html: cannot write {html}: {exc.strerror}", code=2)
     if as_json:
         document = as_document(result, mode, strategy_ref, currencies, comparison)
         print(json.dumps(document, indent=2))
         return
-    _print(result, mode, strategy_ref, currencies[0] if currencies else "", comparison)
+    _print(result, mode, strategy_ref, currency, comparison)
 
 
 def _place(
@@ -131,8 +143,13 @@ def _place(
     return by_strategy(cases, strategy, load_policy), "strategy", strategy.ref
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
+def _rich(data: TableData) -> Table:
+    table = Table(title=data.title)
+    for column, numeric in zip(data.columns, data.aligned().numeric, strict=True):
+        table.add_column(column, justify="right" if numeric else "left")
+    for row in data.rows:
+        table.add_row(*row)
+    return table
 
 
 def _print(
@@ -143,122 +160,11 @@ def _print(
     comparison: dict[str, Any] | None,
 ) -> None:
     groups = list(result.groups.values())
-    by = "policy" if mode == "policies" else "segment/arm"
-    head = Table(
-        title=f"{sum(g.cases for g in groups)} case runs, {result.days} days, model "
-        f"{result.model}, seed {result.seed}" + (f", segments by {strategy}" if strategy else "")
-    )
-    head.add_column(by)
-    for column in (
-        "cases",
-        f"at open ({currency})",
-        "recovered",
-        "recovery",
-        "paid",
-        "settled",
-        "to legal",
-        "other",
-        "open",
-        "promises kept",
-        "cost",
-        "cost / recovered",
-    ):
-        head.add_column(column, justify="right")
-    for g in groups:
-        other = sum(
-            v
-            for k, v in g.closed.items()
-            if k not in ("paid", "settled", "transferred_to_legal", "open")
-        )
-        head.add_row(
-            g.group,
-            str(g.cases),
-            f"{g.at_open:,.2f}",
-            f"{g.recovered:,.2f}",
-            _pct(g.recovery_rate),
-            str(g.closed.get("paid", 0)),
-            str(g.closed.get("settled", 0)),
-            str(g.closed.get("transferred_to_legal", 0)),
-            str(other),
-            str(g.closed.get("open", 0)),
-            _pct(g.promise_kept_rate),
-            f"{g.cost:,.2f}",
-            "-" if g.cost_per_recovered is None else f"{g.cost_per_recovered:.4f}",
-        )
-    console.print(head)
-    console.print(_contacts(groups, by))
-    console.print(_curve(groups, by, result.days))
-    rules = _rules(groups, by)
+    console.print(_rich(tables.summary(result, mode, strategy, currency)))
+    console.print(_rich(tables.contacts(groups, mode)))
+    console.print(_rich(tables.curve(groups, mode, result.days)))
+    rules = tables.rules(groups)
     if rules is not None:
-        console.print(rules)
+        console.print(_rich(rules))
     if comparison is not None:
-        console.print(_comparison(comparison))
-
-
-def _contacts(groups: list[Summary], by: str) -> Table:
-    table = Table(title="contacts per case, by channel")
-    table.add_column(by)
-    for channel in CHANNELS:
-        table.add_column(channel, justify="right")
-    for g in groups:
-        table.add_row(g.group, *(f"{g.contacts_per_case.get(c, 0):.2f}" for c in CHANNELS))
-    return table
-
-
-def _curve(groups: list[Summary], by: str, days: int) -> Table:
-    marks = [d for d in CURVE_DAYS if d < days] + [days]
-    table = Table(title="recovery curve: share of the amount at opening recovered by day")
-    table.add_column(by)
-    for day in marks:
-        table.add_column(f"day {day}", justify="right")
-    for g in groups:
-        table.add_row(g.group, *(_pct(g.curve[day]) for day in marks))
-    return table
-
-
-def _rules(groups: list[Summary], by: str) -> Table | None:
-    keys = sorted(
-        {("deferred", r) for g in groups for r in g.deferrals}
-        | {("skipped", r) for g in groups for r in g.skips}
-        | {("refused", r) for g in groups for r in g.refused}
-    )
-    if not keys:
-        return None
-    table = Table(title="deferrals and skips by rule; borrower responses the case refused")
-    table.add_column("")
-    table.add_column("rule")
-    for g in groups:
-        table.add_column(g.group, justify="right")
-    for kind, rule in keys:
-        source = {"deferred": "deferrals", "skipped": "skips", "refused": "refused"}[kind]
-        table.add_row(kind, rule, *(str(getattr(g, source).get(rule, 0)) for g in groups))
-    return table
-
-
-def _comparison(comparison: dict[str, Any]) -> Table:
-    table = Table(
-        title=f"{comparison['b']} - {comparison['a']}",
-        caption=f"95% interval: {comparison['method']}",
-    )
-    for column in ("metric", comparison["a"], comparison["b"], "difference", "95% interval"):
-        table.add_column(column, justify="right")
-
-    def fmt(metric: str, value: float | None, points: bool = False) -> str:
-        if value is None:
-            return "-"
-        if metric.endswith("_rate"):
-            return f"{value * 100:+.2f} pp" if points else f"{value:.2%}"
-        return f"{value:+.4f}" if points else f"{value:.4f}"
-
-    for m in comparison["metrics"]:
-        name = m["metric"]
-        low, high = fmt(name, m["ci_low"], True), fmt(name, m["ci_high"], True)
-        interval = "-" if m["ci_low"] is None else f"[{low}, {high}]"
-        table.add_row(
-            name.replace("_", " "),
-            fmt(name, m["a"]),
-            fmt(name, m["b"]),
-            fmt(name, m["difference"], True),
-            interval,
-        )
-    return table
+        console.print(_rich(tables.comparison(comparison)))

@@ -10,14 +10,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from operator import itemgetter
-from typing import Any
+from typing import Any, get_args
 
 from dunning.sim.borrower import BorrowerAction
 from dunning.sim.responses import Costs
+from schemas.channels import CHANNELS as CHANNEL_TABLE
+from schemas.channels import Channel
 from schemas.events import (
     AgreementRecorded,
     CaseClosed,
     CaseOpened,
+    CloseReason,
     ContactAttempted,
     ContactDeferred,
     ContactSkipped,
@@ -31,8 +34,8 @@ from schemas.events import (
     PromiseMade,
 )
 
-CHANNELS = ("sms", "call", "third_party_sms", "field_visit", "legal_handoff")
-CLOSINGS = ("paid", "settled", "transferred_to_legal", "cancelled", "written_off", "closed")
+CHANNELS: tuple[Channel, ...] = tuple(CHANNEL_TABLE)
+CLOSINGS: tuple[CloseReason, ...] = get_args(CloseReason)
 
 
 @dataclass
