@@ -9,10 +9,10 @@ is reported as such and left alone.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -39,6 +39,8 @@ from workflows.search import (
     SEGMENT,
     STAGE,
 )
+
+T = TypeVar("T")
 
 __all__ = ["describe_errors", "open_case", "open_cases", "read_rows", "workflow_input"]
 
@@ -109,7 +111,7 @@ async def open_case(
     whose earlier case is still in the audit log; without one, a connection is made."""
     if isinstance(raw, CaseInput):
         raw = raw.model_dump(mode="json")
-    loan_id = _loan_id(raw)
+    loan_id = loan_id_of(raw)
     if not isinstance(raw, dict):
         return RowResult(row, None, "invalid", "(row): must be an object")
     try:
@@ -169,7 +171,7 @@ async def _closed_before(settings: Settings, pool: asyncpg.Pool | None, case_id:
         await conn.close()
 
 
-def _loan_id(raw: Any) -> str | None:
+def loan_id_of(raw: Any) -> str | None:
     if isinstance(raw, dict) and isinstance(raw.get("loan"), dict):
         value = raw["loan"].get("id")
         return value if isinstance(value, str) and len(value) <= 64 else None
@@ -196,4 +198,24 @@ async def open_cases(
                 on_result(result)
             return result
 
-        return list(await asyncio.gather(*(one(i, raw) for i, raw in enumerate(rows, start=1))))
+        return await per_loan_in_row_order(list(rows), one)
+
+
+async def per_loan_in_row_order(
+    rows: Sequence[Any], one: Callable[[int, Any], Awaitable[T]]
+) -> list[T]:
+    """`one(row number, row)` for every row: rows of different loans concurrently, rows
+    naming the same loan id one after another in file order, so the first valid row opens
+    the case and a repeat finds it open (never the other way round). Results in row
+    order."""
+    groups: dict[str | tuple[str, int], list[tuple[int, Any]]] = {}
+    for index, raw in enumerate(rows, start=1):
+        groups.setdefault(loan_id_of(raw) or ("row", index), []).append((index, raw))
+    results: dict[int, T] = {}
+
+    async def in_order(group: list[tuple[int, Any]]) -> None:
+        for index, raw in group:
+            results[index] = await one(index, raw)
+
+    await asyncio.gather(*(in_order(group) for group in groups.values()))
+    return [results[index] for index in sorted(results)]

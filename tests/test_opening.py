@@ -23,6 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 import starter
+from dunning import opening
 from dunning.settings import Settings
 from tests.factories import case_input, case_payload
 from workflows.loan_collection import LoanCollection
@@ -151,6 +152,30 @@ def test_cli_opens_a_csv_and_reports_each_row(
     # No personal data echoed back in errors.
     assert "Nowhere/Else" not in done.stdout + done.stderr
     assert good["borrower"]["name"] not in done.stdout + done.stderr
+
+
+async def test_a_loan_repeated_in_one_file_is_opened_by_its_first_valid_row(
+    dev_client: Client, stack_settings: Settings, task_queue: str
+) -> None:
+    """Rows naming the same loan run in file order (rows of other loans alongside): the
+    first valid row opens the case, every later one finds it open. Started all at once,
+    whichever start reached the server first won, often a later row."""
+    loan = _loan_id("L-rep")
+    bad = case_payload(loan, borrower={"timezone": "Nowhere/Else"})
+    others = [case_payload(_loan_id("L-other")) for _ in range(5)]
+    rows = [bad, *([case_payload(loan)] * 12), *others]
+    settings = stack_settings.model_copy(update={"task_queue": task_queue})
+    results = await opening.open_cases(dev_client, settings, rows)
+    assert [r.outcome for r in results] == [
+        "invalid",
+        "opened",
+        *["already_open"] * 11,
+        *["opened"] * 5,
+    ]
+    assert [r.row for r in results] == list(range(1, 19))
+    for r in results:
+        if r.outcome == "opened" and r.case_id is not None:
+            await dev_client.get_workflow_handle(r.case_id).terminate("test over")
 
 
 def test_schema_case_prints_the_case_json_schema() -> None:

@@ -166,12 +166,6 @@ async def open_cases(
     raise Problem(409, slug, f"{result.detail}: {case.case_id}")
 
 
-def _loan_id(raw: Any) -> str | None:
-    loan = raw.get("loan") if isinstance(raw, dict) else None
-    value = loan.get("id") if isinstance(loan, dict) else None
-    return value if isinstance(value, str) and len(value) <= 64 else None
-
-
 async def _open_batch(request: Request, payload: dict[str, Any]) -> JSONResponse:
     rows = payload["cases"]
     extra = sorted(set(payload) - {"cases"})
@@ -187,7 +181,7 @@ async def _open_batch(request: Request, payload: dict[str, Any]) -> JSONResponse
         if case is None:
             return RowResult(
                 row=index,
-                loan_id=_loan_id(raw),
+                loan_id=opening.loan_id_of(raw),
                 case_id=None,
                 outcome="invalid",
                 detail="; ".join(f"{e['field']}: {e['problem']}" for e in errors),
@@ -205,7 +199,7 @@ async def _open_batch(request: Request, payload: dict[str, Any]) -> JSONResponse
             detail="" if done.outcome == "opened" else done.detail,
         )
 
-    results = list(await asyncio.gather(*(one(i, raw) for i, raw in enumerate(rows, start=1))))
+    results = await opening.per_loan_in_row_order(rows, one)
     counts = {
         outcome: sum(1 for r in results if r.outcome == outcome)
         for outcome in ("opened", "already_open", "already_closed", "invalid")
