@@ -22,6 +22,7 @@ from dunning.settings import Settings
 from schemas.roles import Role
 from tests.api_support import Caller, callers, serving
 from tests.console_support import PERSONAL, open_case
+from tests.factories import case_payload
 from tests.test_report_page import ARGS, SCREENSHOTS, chromium
 
 DESKTOP = {"width": 1280, "height": 800}
@@ -118,8 +119,29 @@ async def test_operators_supervisors_and_auditors_in_the_browser(
             await expect(boss.locator("#actions")).not_to_contain_text("Pause")
             titles.append(await boss.title())
 
+            # More cases for the dashboard: later stages, one paused.
+            async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+                for days in (1, 16, 16, 31):
+                    more = f"L-uid-{uuid.uuid4().hex[:8]}"
+                    opened = await http.post(
+                        "/cases",
+                        json=case_payload(more, loan={"days_past_due": days}),
+                        headers=who[Role.service].headers,
+                    )
+                    assert opened.status_code == 201, opened.text
+                paused = await http.post(
+                    f"/cases/{more}/pause",
+                    json={"reason": "hardship"},
+                    headers=who[Role.operator].headers,
+                )
+                assert paused.status_code == 200, paused.text
             await boss.get_by_role("link", name="Dashboard").click()
             await boss.wait_for_url("**/ui/dashboard")
+            for _ in range(30):  # the listing follows the cases' search attributes
+                if "paused" in await boss.locator("main table").first.inner_text():
+                    break
+                await boss.wait_for_timeout(300)
+                await boss.reload()
             await expect(boss.locator("svg.chart").first).to_be_visible()
             await boss.screenshot(path=str(SCREENSHOTS / "console-dashboard.png"), full_page=True)
             titles.append(await boss.title())

@@ -67,7 +67,13 @@ async def figures(client: Client, pool: asyncpg.Pool, language: Language) -> lis
 
     def draw() -> tuple[str | None, str | None, str | None]:
         return (
-            bar_chart(stages, stage_series, title=t("cases_by_stage"), value_label=t("cases"))
+            bar_chart(
+                stages,
+                stage_series,
+                title=t("cases_by_stage"),
+                value_label=t("cases"),
+                integer=True,
+            )
             if stages
             else None,
             bar_chart(
@@ -75,11 +81,17 @@ async def figures(client: Client, pool: asyncpg.Pool, language: Language) -> lis
                 {t("contacts"): [float(r["n"]) for r in contacts]},
                 title=t("contacts_today"),
                 value_label=t("count"),
+                integer=True,
             )
             if channels
             else None,
             bar_chart(
-                rules, held_series, title=t("held_today"), value_label=t("count"), horizontal=True
+                rules,
+                held_series,
+                title=t("held_today"),
+                value_label=t("count"),
+                horizontal=True,
+                integer=True,
             )
             if rules
             else None,

@@ -8,6 +8,7 @@ docs/console.md.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
+from temporalio.service import RPCError
 
 from dunning import case_client
 from dunning.action_table import ACTIONS, Action, InvalidTerms
@@ -458,6 +460,9 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(router)
     app.mount(f"{PATH}/static", StaticFiles(directory=HERE / "static"), name="console-static")
 
+    for kind in (RPCError, OSError):  # Temporal or PostgreSQL not answering: a page
+        _unavailable_page(app, kind)
+
     @app.exception_handler(SignIn)
     async def to_sign_in(request: Request, exc: SignIn) -> Response:
         location = f"{PATH}/sign-in" + ("?expired=1" if exc.expired else "")
@@ -465,3 +470,31 @@ def install(app: FastAPI, settings: Settings) -> None:
         if exc.expired:
             response.delete_cookie(COOKIE, path=PATH)
         return response
+
+
+def _unavailable_page(app: FastAPI, kind: type[Exception]) -> None:
+    """Under /ui, `kind` (a dependency that did not answer) is a page saying so; elsewhere
+    the API's own handler answers (a problem)."""
+    api_handler = app.exception_handlers.get(kind)
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        if not request.url.path.startswith(f"{PATH}/"):
+            if api_handler is None:
+                raise exc
+            answer = api_handler(request, exc)
+            found: Response = await answer if inspect.isawaitable(answer) else answer
+            return found
+        session = _anonymous(request)
+        message = text(session.language, "unavailable")
+        body = templates.get_template("message.html.j2").render(
+            t=lambda key, **kw: text(session.language, key, **kw),
+            visitor=Visitor(session, None),
+            csrf=session.csrf,
+            lang=session.language,
+            languages=LANGUAGE_NAMES,
+            path=request.url.path,
+            message=message,
+        )
+        return HTMLResponse(body, status_code=503, headers=SECURITY_HEADERS)
+
+    app.add_exception_handler(kind, handler)
