@@ -242,6 +242,9 @@ async def test_no_personal_data_in_any_url_or_title_and_the_case_page_masks_it(
                     continue  # other tests' cases: their workers are gone
                 queue.append(parts.path + (f"?{parts.query}" if parts.query else ""))
         assert f"/ui/cases/case-{loan}" in seen and "/ui/dashboard" in seen
+        # The timeline shows what was recorded, masked as `dunning audit history` masks it.
+        case_page = (await http.get(f"/ui/cases/case-{loan}")).text
+        assert '"name": "W***"' in case_page and '"***00"' in case_page
 
 
 async def test_the_list_filters_by_state_and_policy_and_a_form_names_a_bad_field(

@@ -95,8 +95,19 @@ async def test_operators_supervisors_and_auditors_in_the_browser(
             await expect(refusal).to_contain_text("already paused since")
             await expect(refusal).to_contain_text("already_paused")
             await expect(page.locator("#case-state")).to_have_text("paused")
-            await act(page, "resume", "Resume", {"reason (required)": "discharged"})
+            # Resume with the keyboard only: open the form, type the reason, submit.
+            await page.locator("#action-resume summary").focus()
+            await page.keyboard.press("Enter")
+            await page.keyboard.press("Tab")
+            await page.keyboard.type("discharged")
+            await page.keyboard.press("Tab")
+            await page.keyboard.press("Enter")
             await expect(page.locator("#case-state")).to_have_text("open")
+            await expect(page.get_by_role("status")).to_contain_text("Done: Resume.")
+            overflow = await page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, overflow  # 1280 x 800: nothing scrolls sideways
 
             # The operator asks for a write-off: it waits for a supervisor.
             await act(page, "write-off", "Request a write-off", {"reason (required)": "deceased"})

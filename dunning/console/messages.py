@@ -84,6 +84,7 @@ _TEXT: dict[str, tuple[str, str]] = {
         "姓名、电话和地址已脱敏。",
     ),
     "when": ("When", "时间"),
+    "recorded_fields": ("recorded fields (masked)", "记录字段（已脱敏）"),
     "event": ("Event", "事件"),
     "actor": ("Who", "操作人"),
     "summary": ("What", "内容"),
