@@ -343,3 +343,27 @@ async def test_a_dependency_not_answering_is_a_page_under_ui_and_a_problem_elsew
         problem = await http.get("/down")
         assert problem.status_code == 503
         assert problem.headers["content-type"].startswith("application/problem+json")
+
+
+def test_every_word_on_the_pages_is_in_both_languages() -> None:
+    """The templates' message keys, every action of the table and every field of its
+    terms, every role: each has an English and a Chinese text (no fallback shown)."""
+    from pathlib import Path
+
+    from dunning.console import messages
+
+    folder = Path(messages.__file__).parent / "templates"
+    used = {
+        key
+        for template in folder.glob("*.j2")
+        for key in re.findall(r"""\bt\(\s*["']([a-z_.]+)["']""", template.read_text())
+        if not key.endswith(".")  # a prefix: the table's names, below
+    }
+    assert len(used) > 50, used  # the pattern finds the templates' keys
+    used |= {f"action.{a.name}" for a in ACTIONS}
+    used |= {f"field.{name}" for a in ACTIONS for name in a.terms.model_fields}
+    used |= {f"role.{role.value}" for role in Role}
+    missing = used - messages.keys()
+    assert not missing, sorted(missing)
+    for key in used:
+        assert messages.text("en", key) != messages.text("zh-CN", key), key
