@@ -42,9 +42,17 @@ async def base_url(
         yield url
 
 
+ERRORS: list[str] = []  # the browser's console errors (a blocked script or style, ...)
+
+
 async def sign_in(browser: Any, base_url: str, caller: Caller, viewport: dict[str, int]) -> Any:
     context = await browser.new_context(viewport=viewport, base_url=base_url)
     page = await context.new_page()
+    page.on(
+        "console",
+        lambda message: ERRORS.append(message.text) if message.type == "error" else None,
+    )
+    page.on("pageerror", lambda error: ERRORS.append(str(error)))
     await page.goto("/ui/cases")  # sent to sign in
     assert page.url.endswith("/ui/sign-in")
     await page.get_by_label("API token").fill(caller.token)
@@ -84,6 +92,7 @@ async def test_operators_supervisors_and_auditors_in_the_browser(
             await page.get_by_role("button", name="Find").click()
             await page.wait_for_url(f"**/ui/cases/case-{loan}")
             await expect(page.locator("#case-state")).to_have_text("open")
+            assert await page.evaluate("typeof window.htmx") == "object"  # loaded, allowed
             titles.append(await page.title())
 
             # Pause, then pause again: the case refuses, its reason in the form.
@@ -203,6 +212,10 @@ async def test_operators_supervisors_and_auditors_in_the_browser(
         status = await http.get(f"/cases/case-{other}", headers=who[Role.auditor].headers)
         assert status.json()["paused"] is None  # the auditor's post did nothing
     assert urls and titles
+    # Nothing the content security policy blocked, no script error; the expected
+    # refusals (409, 403) are the only failed loads.
+    unexpected = [e for e in ERRORS if "status of 409" not in e and "status of 403" not in e]
+    assert not unexpected, unexpected
     for text in urls + titles:
         for needle in PERSONAL:
             assert needle not in text, (text, needle)
