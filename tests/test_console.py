@@ -22,6 +22,7 @@ from temporalio.worker import Worker
 
 from dunning.action_table import ACTIONS
 from dunning.api import tokens
+from dunning.case_client import CASE_STATES
 from dunning.console.forms import slug
 from dunning.console.sessions import COOKIE, Signer, new_session
 from dunning.settings import Settings
@@ -363,6 +364,7 @@ def test_every_word_on_the_pages_is_in_both_languages() -> None:
     used |= {f"action.{a.name}" for a in ACTIONS}
     used |= {f"field.{name}" for a in ACTIONS for name in a.terms.model_fields}
     used |= {f"role.{role.value}" for role in Role}
+    used |= {f"state.{state}" for state in CASE_STATES}
     missing = used - messages.keys()
     assert not missing, sorted(missing)
     for key in used:

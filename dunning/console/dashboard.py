@@ -54,7 +54,10 @@ async def figures(client: Client, pool: asyncpg.Pool, language: Language) -> lis
 
     stages = sorted({stage for stage, _ in by_stage})
     states = sorted({state for _, state in by_stage})
-    stage_series = {state: [float(by_stage[(s, state)]) for s in stages] for state in states}
+    stage_series = {
+        text(language, f"state.{state}"): [float(by_stage[(s, state)]) for s in stages]
+        for state in states
+    }
     rules = sorted({str(r["rule"]) for r in held})
     held_series = {
         t(kind.removeprefix("contact_")): [
@@ -103,7 +106,10 @@ async def figures(client: Client, pool: asyncpg.Pool, language: Language) -> lis
             t("cases_by_stage"),
             stage_svg,
             (t("stage"), t("state"), t("count")),
-            [(s, state, str(n)) for (s, state), n in sorted(by_stage.items())],
+            [
+                (s, text(language, f"state.{state}"), str(n))
+                for (s, state), n in sorted(by_stage.items())
+            ],
         ),
         Figure(
             t("contacts_today"),

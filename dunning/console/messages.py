@@ -130,6 +130,11 @@ _TEXT: dict[str, tuple[str, str]] = {
     "nothing_today": ("Nothing yet today.", "今日暂无。"),
     "dashboard_only": ("The dashboard is for supervisors.", "看板仅供主管使用。"),
     "skip_to_content": ("Skip to content", "跳到正文"),
+    # case states (schemas.status.CaseStateName)
+    "state.open": ("open", "进行中"),
+    "state.paused": ("paused", "已暂停"),
+    "state.closed": ("closed", "已结案"),
+    "state.audit_blocked": ("audit blocked", "审计受阻"),
     # roles
     "role.operator": ("operator", "催收员"),
     "role.supervisor": ("supervisor", "主管"),
