@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel
 from temporalio.client import (
@@ -24,7 +24,7 @@ from temporalio.workflow import UpdateMethodMultiParam
 from schemas.case import case_id_for
 from schemas.commands import Pause, Payment, Resume
 from schemas.refusals import Refusal
-from schemas.status import ActionResult, CaseStatus
+from schemas.status import ActionResult, CaseStateName, CaseStatus
 from schemas.strategy import SLUG_PATTERN
 from workflows.loan_collection import LoanCollection
 from workflows.search import ARM, CASE_STATE, DAYS_PAST_DUE, EXPERIMENT, POLICY, SEGMENT, STAGE
@@ -139,7 +139,17 @@ class CaseListing:
     arm: str | None = None
 
 
-_FILTERS = {"stage": STAGE, "segment": SEGMENT, "arm": ARM}
+_FILTERS = {
+    "stage": STAGE,
+    "segment": SEGMENT,
+    "arm": ARM,
+    "state": CASE_STATE,
+    "policy": POLICY,
+}
+# What a filter's value may be (it goes into a list query, so nothing else gets in).
+_POLICY_REF = r"^[a-z0-9][a-z0-9_-]{0,39}@[0-9]{1,9}$"
+_PATTERNS = {"policy": (_POLICY_REF, "NAME@VERSION, e.g. default@1")}
+CASE_STATES: tuple[str, ...] = get_args(CaseStateName)
 
 
 async def list_cases(
@@ -149,15 +159,32 @@ async def list_cases(
     *,
     segment: str | None = None,
     arm: str | None = None,
+    state: str | None = None,
+    policy: str | None = None,
 ) -> list[CaseListing]:
     """Cases by their search attributes (no personal data there), newest first; filtered
-    by stage, by the strategy's segment and by arm (`champion` or a challenger's name)."""
+    by stage, by the strategy's segment, by arm (`champion` or a challenger's name), by
+    state (open, paused, closed, audit_blocked) and by policy (`NAME@VERSION`)."""
     query = 'WorkflowType = "LoanCollection"'
-    for name, value in (("stage", stage), ("segment", segment), ("arm", arm)):
+    filters = (
+        ("stage", stage),
+        ("segment", segment),
+        ("arm", arm),
+        ("state", state),
+        ("policy", policy),
+    )
+    for name, value in filters:
         if value is None:
             continue
-        if not re.fullmatch(SLUG_PATTERN, value):
-            raise ValueError(f"{name}: lower-case letters, digits, _ and - only (40 at most)")
+        if name == "state":
+            if value not in CASE_STATES:
+                raise ValueError(f"state: one of {', '.join(CASE_STATES)}")
+        else:
+            pattern, shape = _PATTERNS.get(
+                name, (SLUG_PATTERN, "lower-case letters, digits, _ and - only (40 at most)")
+            )
+            if not re.fullmatch(pattern, value):
+                raise ValueError(f"{name}: {shape}")
         query += f' AND {_FILTERS[name].name} = "{value}"'
     listings: dict[str, CaseListing] = {}
     async for execution in client.list_workflows(query, limit=limit):

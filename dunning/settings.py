@@ -121,6 +121,18 @@ class Settings(BaseSettings):
         default=None, description="bearer token `dunning codec-server` requires"
     )
 
+    console_secret: SecretStr | None = Field(
+        default=None,
+        description="the key the browser console signs its session cookies with (32+ "
+        "characters); unset: a random key per process (sessions end when it restarts)",
+    )
+    console_idle_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=24 * 60,
+        description="a console session ends after this many minutes without a request",
+    )
+
     @property
     def owner_database_url(self) -> str:
         """Where migrations (and token management) connect: the schema's owner."""

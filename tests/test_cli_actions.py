@@ -82,6 +82,13 @@ async def test_operator_drives_a_case_from_the_command_line(
     paused = await status_when(lambda s: s["state"] == "paused", "paused")
     assert paused["paused"]["operator"] == "op-7"
     assert paused["paused"]["reason"] == "hardship review"
+    by_state = await _poll(
+        lambda: listed("--state", "paused", "--policy", "demo@1"), what="listing by state"
+    )
+    assert by_state[0]["state"] == "paused" and by_state[0]["policy"] == "demo@1"
+    assert await listed("--state", "paused", "--policy", "default@1") == []
+    bad = await dunning("cases", "--state", "asleep")
+    assert bad.returncode != 0 and "state: one of open, paused" in bad.stderr + bad.stdout
 
     done = await dunning("resume", loan, "--reason", "review done", "--operator", "op-7")
     assert done.returncode == 0, done.stderr

@@ -16,6 +16,7 @@ from dunning.api.idempotency import IdempotencyMiddleware
 from dunning.api.limits import BodyLimitMiddleware
 from dunning.api.problems import ProblemDetails
 from dunning.api.services import Services
+from dunning.console import routes as console
 from dunning.problem_types import PROBLEM_JSON
 from dunning.request_limits import MAX_API_BODY_BYTES, MAX_JSON_DEPTH
 from dunning.settings import Settings
@@ -71,6 +72,7 @@ def create_app(
     app.include_router(routes_actions.router)
     app.include_router(routes_health.router)
     app.include_router(routes_reports.router)
+    console.install(app, settings)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

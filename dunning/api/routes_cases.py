@@ -245,12 +245,22 @@ async def list_cases(
     arm: str | None = Query(
         None, pattern=SLUG_PATTERN, description="only cases in this arm (champion, a challenger)"
     ),
+    state: str | None = Query(
+        None, description="only cases in this state: open, paused, closed, audit_blocked"
+    ),
+    policy: str | None = Query(None, description="only cases on this policy (NAME@VERSION)"),
     limit: int = Query(100, ge=1, le=1000),
     _: Principal = Depends(auth.allow(auth.READ)),
 ) -> CaseList:
     try:
         found = await case_client.list_cases(
-            services(request).client, stage, limit=limit, segment=segment, arm=arm
+            services(request).client,
+            stage,
+            limit=limit,
+            segment=segment,
+            arm=arm,
+            state=state,
+            policy=policy,
         )
     except ValueError as exc:
         where, _sep, problem = str(exc).partition(": ")

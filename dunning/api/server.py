@@ -114,7 +114,7 @@ async def optional_api(
             yield None
             return
         say(
-            f"HTTP API: {running.url}  (OpenAPI: {running.url}/docs; a token: "
-            "dunning token create --role operator --name op-1)"
+            f"HTTP API: {running.url}  (OpenAPI: {running.url}/docs; console: "
+            f"{running.url}/ui; a token: dunning token create --role operator --name op-1)"
         )
         yield running.url

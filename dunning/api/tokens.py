@@ -71,9 +71,15 @@ async def lookup(conn: asyncpg.Connection | asyncpg.Pool, token: str) -> Princip
     """The principal of a live (not revoked) token, or None."""
     if not token or len(token) > 200:
         return None
+    return await lookup_hash(conn, token_hash(token))
+
+
+async def lookup_hash(conn: asyncpg.Connection | asyncpg.Pool, digest: str) -> Principal | None:
+    """The principal of the live token whose SHA-256 is `digest` (a console session
+    keeps only the hash, so revoking the token ends the session), or None."""
     row = await conn.fetchrow(
         "SELECT role, name FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
-        token_hash(token),
+        digest,
     )
     return Principal(Role(row["role"]), row["name"]) if row else None
 

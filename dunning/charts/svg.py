@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager
 
 import matplotlib
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 matplotlib.use("svg")  # no GUI backend; the Figure API below needs none
 
@@ -142,8 +142,10 @@ def bar_chart(
     percent: bool = False,
     horizontal: bool = False,
     kind: str = "bars",
+    integer: bool = False,
 ) -> str:
-    """Grouped bars: one bar per series in each category, values written at the bars."""
+    """Grouped bars: one bar per series in each category, values written at the bars;
+    `integer`: counts, ticks on whole numbers only."""
     with _LOCK, _fonts():
         count = max(1, len(series))
         size = max(1, len(categories))
@@ -168,6 +170,8 @@ def bar_chart(
             if percent
             else FuncFormatter(lambda v, _: f"{v:,.0f}")
         )
+        if integer:
+            (ax.xaxis if horizontal else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
         if horizontal:
             ax.set_yticks(positions, labels=list(categories))
             ax.invert_yaxis()  # the first category on top, as a funnel reads

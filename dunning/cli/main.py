@@ -150,13 +150,17 @@ def cases(
     stage: str | None = typer.Option(None, help="only cases in this stage"),
     segment: str | None = typer.Option(None, help="only cases the strategy put in this segment"),
     arm: str | None = typer.Option(None, help="only cases in this arm: champion or a challenger"),
+    state: str | None = typer.Option(None, help="only cases in this state: open, paused, ..."),
+    policy: str | None = typer.Option(None, help="only cases on this policy: NAME@VERSION"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List cases through their search attributes."""
     current = settings()
 
     async def go() -> list[case_client.CaseListing]:
-        return await case_client.list_cases(await connect(current), stage, segment=segment, arm=arm)
+        return await case_client.list_cases(
+            await connect(current), stage, segment=segment, arm=arm, state=state, policy=policy
+        )
 
     try:
         listings = run(go())
@@ -167,7 +171,13 @@ def cases(
         return
     filters = ", ".join(
         f"{name} {value}"
-        for name, value in (("stage", stage), ("segment", segment), ("arm", arm))
+        for name, value in (
+            ("stage", stage),
+            ("segment", segment),
+            ("arm", arm),
+            ("state", state),
+            ("policy", policy),
+        )
         if value
     )
     table = Table(title=f"{len(listings)} cases" + (f" ({filters})" if filters else ""))

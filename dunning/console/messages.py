@@ -1,0 +1,198 @@
+# ruff: noqa: RUF001  (Chinese text uses full-width punctuation)
+"""The console's words in `en` and `zh-CN`: a message catalogue in code, as the report's
+(`dunning/report/labels.py`), with no compile step. Action and field names are looked
+up by the action table's names; the hints under fields are the `…Terms` models' field
+descriptions (English, declared once in schemas/commands.py)."""
+
+from __future__ import annotations
+
+from dunning.console.sessions import Language
+
+_TEXT: dict[str, tuple[str, str]] = {
+    # key: (en, zh-CN)
+    "console": ("Dunning console", "催收控制台"),
+    "sign_in": ("Sign in", "登录"),
+    "sign_out": ("Sign out", "退出"),
+    "token": ("API token", "API 令牌"),
+    "token_hint": (
+        "from `dunning token create --role ROLE --name NAME`; it is not kept in the browser",
+        "由 `dunning token create --role ROLE --name NAME` 生成；浏览器不保存令牌",
+    ),
+    "language": ("Language", "语言"),
+    "change_language": ("Change", "切换"),
+    "bad_token": ("That token is unknown or revoked.", "令牌无效或已被吊销。"),
+    "no_console_role": (
+        "Service tokens are for backends; the console is for operators, supervisors and auditors.",
+        "服务令牌仅供后台系统使用；控制台面向催收员、主管和审计员。",
+    ),
+    "expired": ("Your session ended (idle too long): sign in again.", "会话已超时，请重新登录。"),
+    "signed_out": ("You are signed out.", "您已退出。"),
+    "bad_csrf": (
+        "This form is out of date (its security token does not match): reload the page.",
+        "表单已过期（安全令牌不匹配），请刷新页面。",
+    ),
+    "forbidden": ("Your role may not do this.", "您的角色无权执行此操作。"),
+    "not_found": ("No such case.", "没有该案件。"),
+    "signed_in_as": ("Signed in as {name} ({role})", "当前用户：{name}（{role}）"),
+    "cases": ("Cases", "案件"),
+    "dashboard": ("Dashboard", "看板"),
+    "filter": ("Filter", "筛选"),
+    "any": ("any", "全部"),
+    "stage": ("Stage", "阶段"),
+    "state": ("State", "状态"),
+    "policy": ("Policy", "催收方案"),
+    "arm": ("Arm", "组别"),
+    "segment": ("Segment", "客群"),
+    "days_past_due": ("Days past due", "逾期天数"),
+    "case": ("Case", "案件"),
+    "loan_id": ("Loan id", "贷款编号"),
+    "find": ("Find", "查找"),
+    "no_cases": ("No case matches.", "没有符合条件的案件。"),
+    "page": ("Page {page}", "第 {page} 页"),
+    "previous": ("Previous", "上一页"),
+    "next": ("Next", "下一页"),
+    "status": ("Status", "概况"),
+    "balance": ("Balance", "欠款"),
+    "principal": ("principal", "本金"),
+    "interest": ("interest", "利息"),
+    "fees": ("fees", "费用"),
+    "penalty": ("penalty", "罚息"),
+    "total": ("total", "合计"),
+    "paid": ("paid", "已还"),
+    "overpaid": ("overpaid", "多还"),
+    "holds": ("Holds", "暂停与限制"),
+    "no_holds": ("none", "无"),
+    "paused_since": (
+        "paused since {since} by {operator}: {reason}",
+        "{since} 起由 {operator} 暂停：{reason}",
+    ),
+    "until": ("until {until}", "至 {until}"),
+    "dispute": ("dispute since {since}: {reason}", "{since} 起争议：{reason}"),
+    "promise": ("promise of {amount} by {pay_by}", "承诺 {pay_by} 前还款 {amount}"),
+    "plan": ("repayment plan, next due {next_due}", "还款计划，下期 {next_due}"),
+    "settlement": ("settlement of {amount} by {pay_by}", "和解 {amount}，{pay_by} 前"),
+    "hard_stop": ("hard stop: {kinds}", "永久停止：{kinds}"),
+    "ceased": ("contact ceased: {channels}", "已停止联系：{channels}"),
+    "audit_blocked": ("audit store refuses events: {reason}", "审计存储拒绝事件：{reason}"),
+    "unreachable": ("unreachable", "无法联系"),
+    "next_action": ("Next action", "下一步"),
+    "none": ("none", "无"),
+    "timeline": ("Timeline", "时间线"),
+    "masked_note": (
+        "Names, phones and addresses are masked.",
+        "姓名、电话和地址已脱敏。",
+    ),
+    "when": ("When", "时间"),
+    "recorded_fields": ("recorded fields (masked)", "记录字段（已脱敏）"),
+    "event": ("Event", "事件"),
+    "actor": ("Who", "操作人"),
+    "summary": ("What", "内容"),
+    "contacts": ("Contacts by channel", "各渠道联系情况"),
+    "channel": ("Channel", "渠道"),
+    "outcome": ("Outcome", "结果"),
+    "count": ("Count", "次数"),
+    "no_contacts": ("No contact yet.", "尚无联系记录。"),
+    "approvals": ("Pending approvals", "待审批"),
+    "no_approvals": ("Nothing waits for approval.", "没有待审批的请求。"),
+    "request": ("Request", "请求"),
+    "requested_by": ("asked by {who}, expires {at}", "由 {who} 申请，{at} 过期"),
+    "actions": ("Actions", "操作"),
+    "no_actions": ("Your role reads only: no action here.", "您的角色只读，无可用操作。"),
+    "required": ("required", "必填"),
+    "one_per_line": ("one per line", "每行一项"),
+    "one_per_line_as": ("one per line, as {shape}", "每行一项，格式 {shape}"),
+    "iso_datetime": (
+        "ISO 8601 with offset, e.g. 2026-12-01T10:00+08:00",
+        "ISO 8601 含时区，如 2026-12-01T10:00+08:00",
+    ),
+    "done": ("Done: {action}.", "已完成：{action}。"),
+    "requested": (
+        "Requested: {action}; it waits for a supervisor's approval.",
+        "已申请：{action}，等待主管审批。",
+    ),
+    "refused": ("The case refused: {reason}", "案件拒绝了该操作：{reason}"),
+    "refused_code": ("code {code}", "代码 {code}"),
+    "invalid": ("Check the form: {fields}", "请检查表单：{fields}"),
+    "unavailable": (
+        "A dependency did not answer; nothing was recorded. Try again.",
+        "依赖服务未响应，未作任何记录，请重试。",
+    ),
+    "closed_case": ("The case is closed.", "案件已结案。"),
+    "cases_by_stage": ("Cases by stage and state", "各阶段案件（按状态）"),
+    "contacts_today": ("Today's contacts by channel (UTC day)", "今日各渠道联系（UTC）"),
+    "held_today": (
+        "Today's deferrals and skips by rule (UTC day)",
+        "今日延后与跳过（按规则，UTC）",
+    ),
+    "deferred": ("deferred", "延后"),
+    "skipped": ("skipped", "跳过"),
+    "rule": ("Rule", "规则"),
+    "nothing_today": ("Nothing yet today.", "今日暂无。"),
+    "dashboard_only": ("The dashboard is for supervisors.", "看板仅供主管使用。"),
+    "skip_to_content": ("Skip to content", "跳到正文"),
+    # case states (schemas.status.CaseStateName)
+    "state.open": ("open", "进行中"),
+    "state.paused": ("paused", "已暂停"),
+    "state.closed": ("closed", "已结案"),
+    "state.audit_blocked": ("audit blocked", "审计受阻"),
+    # roles
+    "role.operator": ("operator", "催收员"),
+    "role.supervisor": ("supervisor", "主管"),
+    "role.auditor": ("auditor", "审计员"),
+    "role.service": ("service", "服务"),
+    # actions (the table's names)
+    "action.pay": ("Report a payment", "登记还款"),
+    "action.pause": ("Pause", "暂停催收"),
+    "action.resume": ("Resume", "恢复催收"),
+    "action.promise": ("Promise to pay", "还款承诺"),
+    "action.plan": ("Repayment plan", "还款计划"),
+    "action.settle": ("Settlement", "和解"),
+    "action.dispute open": ("Open a dispute", "登记争议"),
+    "action.dispute resolve": ("Resolve the dispute", "解决争议"),
+    "action.visit book": ("Book a visit", "预约外访"),
+    "action.visit report": ("Report the visit", "外访结果"),
+    "action.escalate": ("Escalate", "升级"),
+    "action.deescalate": ("De-escalate", "降级"),
+    "action.close": ("Close the case", "结案"),
+    "action.write-off": ("Request a write-off", "申请核销"),
+    "action.approve": ("Approve", "批准"),
+    "action.decline": ("Decline", "拒绝"),
+    "action.cease": ("Cease contact", "停止联系"),
+    "action.hard-stop": ("Hard stop", "永久停止"),
+    "action.third-party-opt-out": ("Third party opt-out", "第三方拒绝联系"),
+    "action.note": ("Add a note", "添加备注"),
+    "action.policy migrate": ("Migrate the policy", "迁移催收方案"),
+    # fields (the terms' names)
+    "field.reason": ("reason", "原因"),
+    "field.amount": ("amount", "金额"),
+    "field.reference": ("reference", "流水号"),
+    "field.until": ("until", "截至"),
+    "field.pay_by": ("pay by", "还款期限"),
+    "field.instalments": ("instalments", "分期"),
+    "field.outcome": ("outcome", "结果"),
+    "field.at": ("at", "时间"),
+    "field.collectors": ("collectors", "外访人员"),
+    "field.request": ("request", "请求编号"),
+    "field.channel": ("channel", "渠道"),
+    "field.kind": ("kind", "类型"),
+    "field.contact": ("contact", "联系人序号"),
+    "field.topic": ("topic", "主题"),
+    "field.to": ("to", "目标方案"),
+}
+
+LANGUAGE_NAMES: dict[Language, str] = {"en": "English", "zh-CN": "简体中文"}
+
+
+def text(language: Language, key: str, **values: object) -> str:
+    """The message `key` in `language`; a key with no entry is shown as is (so an
+    action or field added to the table shows its own name until it is translated)."""
+    pair = _TEXT.get(key)
+    if pair is None:
+        fallback = key.split(".", 1)[-1]
+        return fallback.format(**values) if values else fallback
+    template = pair[0] if language == "en" else pair[1]
+    return template.format(**values) if values else template
+
+
+def keys() -> frozenset[str]:
+    return frozenset(_TEXT)

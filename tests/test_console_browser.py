@@ -1,0 +1,221 @@
+"""The browser console in a real browser: Debian's chromium, headless, driven by
+Playwright (never a browser Playwright downloads; skipped without chromium, failing in
+CI), against a real server on the private stack with a worker. An operator signs in,
+finds a case by its loan id, pauses it, and sees the case's refusal when pausing it
+again; requests a write-off, which a supervisor approves; an auditor has no form and a
+crafted post is refused. Screenshots of the case page and the dashboard are saved in
+docs/screenshots/ (README, docs/console.md); the case page fits a phone's width."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from dunning.settings import Settings
+from schemas.roles import Role
+from tests.api_support import Caller, callers, serving
+from tests.console_support import PERSONAL, open_case
+from tests.factories import case_payload
+from tests.test_report_page import ARGS, SCREENSHOTS, chromium
+
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+async def base_url(
+    dev_worker: Worker,
+    dev_client: Client,
+    pool: asyncpg.Pool,
+    stack_settings: Settings,
+    task_queue: str,
+) -> AsyncIterator[str]:
+    settings = stack_settings.model_copy(update={"task_queue": task_queue})
+    async with serving(settings, dev_client, pool) as url:
+        yield url
+
+
+ERRORS: list[str] = []  # the browser's console errors (a blocked script or style, ...)
+
+
+async def sign_in(browser: Any, base_url: str, caller: Caller, viewport: dict[str, int]) -> Any:
+    context = await browser.new_context(viewport=viewport, base_url=base_url)
+    page = await context.new_page()
+    page.on(
+        "console",
+        lambda message: ERRORS.append(message.text) if message.type == "error" else None,
+    )
+    page.on("pageerror", lambda error: ERRORS.append(str(error)))
+    await page.goto("/ui/cases")  # sent to sign in
+    assert page.url.endswith("/ui/sign-in")
+    await page.get_by_label("API token").fill(caller.token)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/ui/cases")
+    return page
+
+
+async def act(page: Any, action: str, button: str, fields: dict[str, str]) -> None:
+    """Open an action's form on the case page, fill it by its labels, submit it."""
+    form = page.locator(f"#action-{action}")
+    await form.locator("summary").click()
+    for label, value in fields.items():
+        await form.get_by_label(label).fill(value)
+    await form.get_by_role("button", name=button).click()
+
+
+async def test_operators_supervisors_and_auditors_in_the_browser(
+    base_url: str, owner_pool: asyncpg.Pool
+) -> None:
+    executable = chromium()
+    from playwright.async_api import async_playwright, expect
+
+    who = await callers(owner_pool)
+    loan = f"L-uib-{uuid.uuid4().hex[:8]}"
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        await open_case(http, who[Role.service], loan)
+    urls: list[str] = []
+    titles: list[str] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=executable, args=ARGS)
+        try:
+            page = await sign_in(browser, base_url, who[Role.operator], DESKTOP)
+            page.on("request", lambda request: urls.append(request.url))
+            # Find the case by its loan id.
+            await page.get_by_label("Loan id").fill(loan)
+            await page.get_by_role("button", name="Find").click()
+            await page.wait_for_url(f"**/ui/cases/case-{loan}")
+            await expect(page.locator("#case-state")).to_have_text("open")
+            assert await page.evaluate("typeof window.htmx") == "object"  # loaded, allowed
+            titles.append(await page.title())
+
+            # Pause, then pause again: the case refuses, its reason in the form.
+            await act(page, "pause", "Pause", {"reason (required)": "borrower in hospital"})
+            await expect(page.locator("#case-state")).to_have_text("paused")
+            await expect(page.get_by_role("status")).to_contain_text("Done: Pause.")
+            await act(page, "pause", "Pause", {"reason (required)": "again"})
+            refusal = page.locator("#action-pause .refusal")
+            await expect(refusal).to_contain_text("already paused since")
+            await expect(refusal).to_contain_text("already_paused")
+            await expect(page.locator("#case-state")).to_have_text("paused")
+            # Resume with the keyboard only: open the form, type the reason, submit.
+            await page.locator("#action-resume summary").focus()
+            await page.keyboard.press("Enter")
+            await page.keyboard.press("Tab")
+            await page.keyboard.type("discharged")
+            await page.keyboard.press("Tab")
+            await page.keyboard.press("Enter")
+            await expect(page.locator("#case-state")).to_have_text("open")
+            await expect(page.get_by_role("status")).to_contain_text("Done: Resume.")
+            overflow = await page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, overflow  # 1280 x 800: nothing scrolls sideways
+
+            # The operator asks for a write-off: it waits for a supervisor.
+            await act(page, "write-off", "Request a write-off", {"reason (required)": "deceased"})
+            await expect(page.get_by_role("status")).to_contain_text("waits for a supervisor")
+            await expect(page.locator("#approvals")).to_contain_text("write_off")
+            await expect(page.locator("#approvals form")).to_have_count(0)  # not an operator's
+            titles.append(await page.title())
+
+            # A supervisor approves it.
+            boss = await sign_in(browser, base_url, who[Role.supervisor], DESKTOP)
+            boss.on("request", lambda request: urls.append(request.url))
+            await boss.goto(f"/ui/cases/case-{loan}")
+            approve = boss.locator("#approvals form[action$='/actions/approve']")
+            await expect(approve).to_have_count(1)
+            await approve.get_by_label("reason (required)").fill("estate confirmed")
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            await boss.screenshot(path=str(SCREENSHOTS / "console-case.png"), full_page=True)
+            await approve.get_by_role("button", name="Approve").click()
+            await expect(boss.locator("#case-state")).to_contain_text("closed (written_off)")
+            await expect(boss.locator("#actions")).not_to_contain_text("Pause")
+            titles.append(await boss.title())
+
+            # More cases for the dashboard: later stages, one paused.
+            async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+                for days in (1, 16, 16, 31):
+                    more = f"L-uid-{uuid.uuid4().hex[:8]}"
+                    opened = await http.post(
+                        "/cases",
+                        json=case_payload(more, loan={"days_past_due": days}),
+                        headers=who[Role.service].headers,
+                    )
+                    assert opened.status_code == 201, opened.text
+                paused = await http.post(
+                    f"/cases/{more}/pause",
+                    json={"reason": "hardship"},
+                    headers=who[Role.operator].headers,
+                )
+                assert paused.status_code == 200, paused.text
+            await boss.get_by_role("link", name="Dashboard").click()
+            await boss.wait_for_url("**/ui/dashboard")
+            for _ in range(30):  # the listing follows the cases' search attributes
+                if "paused" in await boss.locator("main table").first.inner_text():
+                    break
+                await boss.wait_for_timeout(300)
+                await boss.reload()
+            await expect(boss.locator("svg.chart").first).to_be_visible()
+            await boss.screenshot(path=str(SCREENSHOTS / "console-dashboard.png"), full_page=True)
+            titles.append(await boss.title())
+
+            # An auditor reads, has no form, and a crafted post is refused.
+            auditor = await sign_in(browser, base_url, who[Role.auditor], DESKTOP)
+            await auditor.goto(f"/ui/cases/case-{loan}")
+            await expect(auditor.locator("form[action*='/actions/']")).to_have_count(0)
+            await expect(auditor.locator("#actions")).to_contain_text("closed")
+            other = f"L-uia-{uuid.uuid4().hex[:8]}"
+            async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+                await open_case(http, who[Role.service], other)
+            await auditor.goto(f"/ui/cases/case-{other}")
+            await expect(auditor.locator("#actions")).to_contain_text("reads only")
+            await auditor.evaluate(
+                """(loan) => {
+                    const form = document.createElement('form');
+                    form.method = 'post';
+                    form.action = `/ui/cases/case-${loan}/actions/pause`;
+                    for (const [name, value] of [
+                        ['csrf', document.querySelector('input[name=csrf]').value],
+                        ['reason', 'not an auditor\\'s to do']]) {
+                        const input = document.createElement('input');
+                        input.type = 'hidden'; input.name = name; input.value = value;
+                        form.appendChild(input);
+                    }
+                    document.body.appendChild(form);
+                    form.submit();
+                }""",
+                other,
+            )
+            await expect(auditor.get_by_role("alert")).to_contain_text("may not do this")
+
+            # The case page at a phone's width: nothing scrolls sideways; in Chinese.
+            phone = await sign_in(browser, base_url, who[Role.operator], PHONE)
+            await phone.goto(f"/ui/cases/case-{other}")
+            await phone.get_by_label("Language").select_option("zh-CN")
+            await phone.get_by_role("button", name="Change").click()
+            await expect(phone.locator("html")).to_have_attribute("lang", "zh-CN")
+            await expect(phone.locator("#h-status")).to_have_text("概况")
+            overflow = await phone.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, overflow
+        finally:
+            await browser.close()
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        status = await http.get(f"/cases/case-{other}", headers=who[Role.auditor].headers)
+        assert status.json()["paused"] is None  # the auditor's post did nothing
+    assert urls and titles
+    # Nothing the content security policy blocked, no script error; the expected
+    # refusals (409, 403) are the only failed loads.
+    unexpected = [e for e in ERRORS if "status of 409" not in e and "status of 403" not in e]
+    assert not unexpected, unexpected
+    for text in urls + titles:
+        for needle in PERSONAL:
+            assert needle not in text, (text, needle)
