@@ -46,6 +46,13 @@ TimeZoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator
 CountryCode = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_check_country)]
 
 
+# The borrower's fields that hold personal data, and how they are masked where a case
+# is shown to people who need not see them (`dunning audit history`): a name keeps its
+# initial, phones their last two digits, anything else is replaced whole.
+Masking = Literal["name", "phone", "redact"]
+PERSONAL_FIELDS: dict[str, Masking] = {"name": "name", "phones": "phone", "address": "redact"}
+
+
 Relation = Literal[
     "spouse", "parent", "child", "sibling", "relative", "friend", "colleague", "other"
 ]

@@ -3,8 +3,9 @@
 Everything else reads this table: the policy checks (`schemas/policy.py`), the guard
 (`workflows/compliance.py`), the pure provider-request builder
 (`workflows/requests.py`), the activities (`activities/outbound.py`), the webhook
-provider and the worker's settings. Adding a channel is a row here, its activity, and
-its provider's method.
+provider and the worker's settings. Adding a channel is a row here (and, for a new
+kind of address, template or document, what that kind means); the activities, the
+providers, the guard and the worker are driven by the row.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ Address = Literal["phone", "third_party_phone", "borrower_id"]
 Partner = Literal["sms", "dialer", "field", "legal"]
 # Which variables its template is given (see TEMPLATE_VARIABLES).
 TemplateKind = Literal["message", "third_party"]
+# What a rendered template is handed over as: the text itself, or a document made of
+# it (`activities/outbound.py` has a renderer per kind); the provider is given both.
+Rendering = Literal["text"]
 # The event a performed attempt becomes.
 AttemptEvent = Literal["contact_attempted", "field_visit_scheduled", "handed_to_legal"]
 
@@ -49,6 +53,29 @@ class ChannelSpec:
     attempt_event: AttemptEvent
     personal: tuple[str, ...]  # request fields holding personal data (never logged)
     deadline: bool  # an attempt ends with the borrower's contact window
+    # The line every template of the channel must carry, per language (docs/domain.md
+    # rule 5): `policy check` refuses a template without it. None: no such line.
+    opt_out: dict[str, str] | None = None
+    rendering: Rendering = "text"
+
+
+@dataclass(frozen=True)
+class BorrowerAddress:
+    """An address that is a field of the borrower (`schemas.case.Borrower`), optional or
+    not: a contact due while the borrower has none is skipped under `missing_rule`."""
+
+    field: str
+    missing_rule: str
+    missing_detail: str
+
+
+# The addresses read straight off the borrower; the phones are the state's (the first
+# not reported invalid, an emergency contact who has not opted out).
+ON_BORROWER: dict[Address, BorrowerAddress] = {
+    "borrower_id": BorrowerAddress("id", "no_borrower_id", "the case names no borrower id"),
+}
+
+SMS_OPT_OUT = {"en": "Reply STOP to opt out", "zh-CN": "回复TD退订"}
 
 
 ANY_CEASE = frozenset({"sms", "call", "email", "letter", "all"})
@@ -70,6 +97,7 @@ CHANNELS: dict[Channel, ChannelSpec] = {
             attempt_event="contact_attempted",
             personal=("recipient", "body"),
             deadline=True,
+            opt_out=SMS_OPT_OUT,
         ),
         ChannelSpec(
             name="call",
@@ -100,6 +128,7 @@ CHANNELS: dict[Channel, ChannelSpec] = {
             attempt_event="contact_attempted",
             personal=("recipient", "body"),
             deadline=True,
+            opt_out=SMS_OPT_OUT,
         ),
         ChannelSpec(
             name="field_visit",
@@ -139,8 +168,14 @@ TEMPLATED: frozenset[Channel] = frozenset(
     c for c, spec in CHANNELS.items() if spec.template is not None
 )
 ACTIVITIES: frozenset[str] = frozenset(spec.activity for spec in CHANNELS.values())
+PARTNERS: frozenset[Partner] = frozenset(get_args(Partner))
 
 assert set(CHANNELS) == set(get_args(Channel)), "every channel has its row"
+assert {s.partner for s in CHANNELS.values()} == PARTNERS, "every partner carries a channel"
+assert all(
+    len({CHANNELS[c].partner for c in CHANNELS if CHANNELS[c].activity == a}) == 1
+    for a in ACTIVITIES
+), "an activity hands its attempts to one partner"
 
 
 def spec(channel: str) -> ChannelSpec:

@@ -76,6 +76,10 @@ class ContactAttempted(EventBase):
     agreement_seq: int | None = Field(
         default=None, description="an agreement's confirmation: the agreement's seq"
     )
+    document_sha256: str | None = Field(
+        default=None,
+        description="hex SHA-256 of the document the partner was handed (a letter's PDF)",
+    )
 
 
 class ContactDeferred(EventBase):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from schemas.activity_io import OutboundRequest, ProviderReceipt, agreement_reference
-from schemas.channels import CHANNELS, TEMPLATE_VARIABLES
+from schemas.channels import CHANNELS, ON_BORROWER, TEMPLATE_VARIABLES
 from schemas.events import ContactAttempted, Event, FieldVisitScheduled, HandedToLegal
 from workflows.decide import Effect
 from workflows.state import CaseState
@@ -29,7 +29,10 @@ def outbound_request(state: CaseState, effect: Effect, now: datetime) -> Outboun
             raise ValueError(f"a {effect.channel} effect names no emergency contact")
         recipient = borrower.emergency_contacts[effect.third_party].phone
     else:
-        recipient = borrower.id
+        value = getattr(borrower, ON_BORROWER[spec.address].field)
+        if value is None:  # the guard skips it first (`compliance.stopped`)
+            raise ValueError(f"a {effect.channel} effect for a borrower without {spec.address}")
+        recipient = str(value)
     return OutboundRequest(
         case_id=state.case_id,
         idempotency_key=effect.idempotency_key,
@@ -128,4 +131,5 @@ def event_for(effect: Effect, receipt: ProviderReceipt, now: datetime) -> Event:
         provider_ref=receipt.provider_ref,
         outcome=receipt.outcome,
         agreement_seq=effect.agreement_seq,
+        document_sha256=receipt.document_sha256,
     )
