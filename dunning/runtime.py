@@ -25,6 +25,7 @@ from activities.audit import AuditActivities
 from activities.outbound import OutboundActivities
 from activities.providers.base import Provider
 from activities.providers.sandbox import SandboxProvider
+from activities.providers.smtp import SmtpConfig, SmtpProvider
 from activities.providers.webhook import WebhookProvider, WebhookUrls, url_setting
 from dunning import templates
 from dunning.db import checkpoints
@@ -42,7 +43,15 @@ log = structlog.get_logger("dunning.worker")
 # They load data lazily (phonenumbers' per-region metadata behind a threading lock,
 # babel's locale files): re-imported per sandbox, two workflows can block each other
 # on that lock and trip the deadlock detector. Passed through, they load once.
-PASSTHROUGH = ("phonenumbers", "babel", "pydantic", "pydantic_core", "holidays")
+PASSTHROUGH = (
+    "phonenumbers",
+    "babel",
+    "pydantic",
+    "pydantic_core",
+    "holidays",
+    "email_validator",
+    "idna",
+)
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -95,9 +104,30 @@ def build_provider(settings: Settings, pool: asyncpg.Pool) -> SandboxProvider | 
     )
 
 
-def providers_by_partner(settings: Settings, provider: Provider) -> dict[Partner, Provider]:
-    """The provider of each partner of the channel table: `provider` for all."""
-    return {partner: provider for partner in PARTNERS}
+def providers_by_partner(
+    settings: Settings, provider: Provider, pool: asyncpg.Pool
+) -> dict[Partner, Provider]:
+    """The provider of each partner of the channel table: `provider` for all but the
+    e-mail, which goes over SMTP when a server is set (or the provider is not the
+    sandbox: then an unset server refuses e-mails, naming the setting)."""
+    providers: dict[Partner, Provider] = {partner: provider for partner in PARTNERS}
+    if settings.smtp_host or not isinstance(provider, SandboxProvider):
+        providers["email"] = SmtpProvider(smtp_config(settings), pool)
+    return providers
+
+
+def smtp_config(settings: Settings) -> SmtpConfig:
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    return SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        sender=settings.smtp_from,
+        security=settings.smtp_security,
+        username=settings.smtp_username,
+        password=password,
+        unsubscribe=settings.smtp_unsubscribe,
+        timeout_s=settings.smtp_timeout_s,
+    )
 
 
 def build_worker(
@@ -111,7 +141,7 @@ def build_worker(
     preload_reference_data()
     provider = provider or build_provider(settings, pool)
     messages = templates.current()
-    outbound = OutboundActivities(providers_by_partner(settings, provider), templates=messages)
+    outbound = OutboundActivities(providers_by_partner(settings, provider, pool), messages)
     # Every append is anchored by a signed checkpoint: no key, no worker.
     audit = AuditActivities(pool, checkpoints.signer(settings))
     agreements = AgreementActivities(pool, sms_gateway=provider, templates=messages)

@@ -13,13 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-Channel = Literal["sms", "call", "field_visit", "legal_handoff", "third_party_sms"]
+Channel = Literal["sms", "call", "field_visit", "legal_handoff", "third_party_sms", "email"]
 # What an attempt is addressed to: the borrower's current phone (the first not reported
-# invalid), an emergency contact's phone, or the borrower's id (partners who look the
-# borrower up themselves).
-Address = Literal["phone", "third_party_phone", "borrower_id"]
+# invalid), an emergency contact's phone, the borrower's id (partners who look the
+# borrower up themselves), or the borrower's e-mail address.
+Address = Literal["phone", "third_party_phone", "borrower_id", "email"]
 # Which partner carries it: one webhook URL setting per partner (`DUNNING_WEBHOOK_<X>_URL`).
-Partner = Literal["sms", "dialer", "field", "legal"]
+# `email` is delivered over SMTP (`activities/providers/smtp.py`), not a webhook.
+Partner = Literal["sms", "dialer", "field", "legal", "email"]
 # Which variables its template is given (see TEMPLATE_VARIABLES).
 TemplateKind = Literal["message", "third_party"]
 # What a rendered template is handed over as: the text itself, or a document made of
@@ -73,9 +74,12 @@ class BorrowerAddress:
 # not reported invalid, an emergency contact who has not opted out).
 ON_BORROWER: dict[Address, BorrowerAddress] = {
     "borrower_id": BorrowerAddress("id", "no_borrower_id", "the case names no borrower id"),
+    "email": BorrowerAddress("email", "no_email", "the borrower gave no e-mail address"),
 }
 
 SMS_OPT_OUT = {"en": "Reply STOP to opt out", "zh-CN": "回复TD退订"}
+# Every e-mail also carries a List-Unsubscribe header (activities/providers/smtp.py).
+EMAIL_OPT_OUT = {"en": "To unsubscribe from these e-mails", "zh-CN": "退订此类邮件"}
 
 
 ANY_CEASE = frozenset({"sms", "call", "email", "letter", "all"})
@@ -159,6 +163,22 @@ CHANNELS: dict[Channel, ChannelSpec] = {
             attempt_event="handed_to_legal",
             personal=(),
             deadline=False,
+        ),
+        ChannelSpec(
+            name="email",
+            activity="send_email",
+            partner="email",
+            address="email",
+            template="message",
+            guarded=True,  # the window, hard stops, ceases and holds apply
+            capped=False,  # the profiles cap calls only (docs/providers.md, E-mail)
+            once=False,
+            ceased_by=frozenset({"email", "all"}),
+            default_outcome="delivered",  # the SMTP server accepted it for delivery
+            attempt_event="contact_attempted",
+            personal=("recipient", "body"),
+            deadline=True,
+            opt_out=EMAIL_OPT_OUT,
         ),
     )
 }
