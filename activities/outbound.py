@@ -19,6 +19,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.letters import render_pdf
 from activities.providers.base import NOTHING, Content, Provider
 from activities.templates import TemplateError, Templates
 from schemas.activity_io import OutboundRequest, ProviderReceipt
@@ -36,7 +37,10 @@ def _as_text(text: str, request: OutboundRequest) -> Content:
 
 
 # How a rendered template becomes what the partner is handed, per `Rendering`.
-RENDERERS: dict[Rendering, Callable[[str, OutboundRequest], Content]] = {"text": _as_text}
+RENDERERS: dict[Rendering, Callable[[str, OutboundRequest], Content]] = {
+    "text": _as_text,
+    "pdf": render_pdf,
+}
 
 
 async def delivering(call: Awaitable[ProviderReceipt]) -> ProviderReceipt:

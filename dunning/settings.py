@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     webhook_dialer_url: str | None = Field(default=None, description="dialer endpoint")
     webhook_field_url: str | None = Field(default=None, description="field agency endpoint")
     webhook_legal_url: str | None = Field(default=None, description="legal partner endpoint")
+    webhook_mail_url: str | None = Field(
+        default=None,
+        description="print-and-mail house endpoint (the `letter` channel); unset: letters "
+        "are refused (not configured) with provider=webhook",
+    )
     webhook_secret: SecretStr | None = Field(
         default=None, description="shared secret of the X-Dunning-Signature HMAC"
     )

@@ -13,19 +13,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-Channel = Literal["sms", "call", "field_visit", "legal_handoff", "third_party_sms", "email"]
+Channel = Literal[
+    "sms", "call", "field_visit", "legal_handoff", "third_party_sms", "email", "letter"
+]
 # What an attempt is addressed to: the borrower's current phone (the first not reported
 # invalid), an emergency contact's phone, the borrower's id (partners who look the
-# borrower up themselves), or the borrower's e-mail address.
-Address = Literal["phone", "third_party_phone", "borrower_id", "email"]
+# borrower up themselves), the borrower's e-mail address, or their postal address.
+Address = Literal["phone", "third_party_phone", "borrower_id", "email", "postal_address"]
 # Which partner carries it: one webhook URL setting per partner (`DUNNING_WEBHOOK_<X>_URL`).
 # `email` is delivered over SMTP (`activities/providers/smtp.py`), not a webhook.
-Partner = Literal["sms", "dialer", "field", "legal", "email"]
+# `mail` is the print-and-mail house that prints letters and posts them.
+Partner = Literal["sms", "dialer", "field", "legal", "email", "mail"]
 # Which variables its template is given (see TEMPLATE_VARIABLES).
-TemplateKind = Literal["message", "third_party"]
+TemplateKind = Literal["message", "third_party", "letter"]
 # What a rendered template is handed over as: the text itself, or a document made of
 # it (`activities/outbound.py` has a renderer per kind); the provider is given both.
-Rendering = Literal["text"]
+Rendering = Literal["text", "pdf"]
 # The event a performed attempt becomes.
 AttemptEvent = Literal["contact_attempted", "field_visit_scheduled", "handed_to_legal"]
 
@@ -36,6 +39,27 @@ AttemptEvent = Literal["contact_attempted", "field_visit_scheduled", "handed_to_
 TEMPLATE_VARIABLES: dict[TemplateKind, frozenset[str]] = {
     "message": frozenset({"name", "loan_id", "amount", "currency", "days_past_due"}),
     "third_party": frozenset({"borrower_name"}),
+    # A formal letter: addressed by post, with the debt itemised (Reg F §1006.34's
+    # validation notice; the notice before a legal handoff). `date` is the letter's
+    # (borrower-local), `respond_by` 35 days later: the 30-day validation period from
+    # a receipt presumed 5 days after mailing.
+    "letter": frozenset(
+        {
+            "name",
+            "address",
+            "loan_id",
+            "currency",
+            "principal",
+            "interest",
+            "fees",
+            "penalty",
+            "amount",
+            "days_past_due",
+            "due_date",
+            "date",
+            "respond_by",
+        }
+    ),
 }
 
 
@@ -75,6 +99,9 @@ class BorrowerAddress:
 ON_BORROWER: dict[Address, BorrowerAddress] = {
     "borrower_id": BorrowerAddress("id", "no_borrower_id", "the case names no borrower id"),
     "email": BorrowerAddress("email", "no_email", "the borrower gave no e-mail address"),
+    "postal_address": BorrowerAddress(
+        "address", "no_postal_address", "the borrower gave no postal address"
+    ),
 }
 
 SMS_OPT_OUT = {"en": "Reply STOP to opt out", "zh-CN": "回复TD退订"}
@@ -179,6 +206,22 @@ CHANNELS: dict[Channel, ChannelSpec] = {
             personal=("recipient", "body"),
             deadline=True,
             opt_out=EMAIL_OPT_OUT,
+        ),
+        ChannelSpec(
+            name="letter",
+            activity="send_letter",
+            partner="mail",
+            address="postal_address",
+            template="letter",
+            guarded=True,  # contact: the window, hard stops, ceases and holds apply
+            capped=False,
+            once=True,  # a notice is sent once per stage (at_days for more)
+            ceased_by=frozenset({"letter", "all"}),
+            default_outcome="accepted",  # the mail house took it for printing and posting
+            attempt_event="contact_attempted",
+            personal=("recipient", "body", "document"),
+            deadline=True,
+            rendering="pdf",
         ),
     )
 }

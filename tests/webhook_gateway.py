@@ -53,7 +53,7 @@ class Gateway:
         base = f"http://127.0.0.1:{self.port}"
         return WebhookUrls(
             {"sms": f"{base}/sms", "dialer": f"{base}/call", "field": f"{base}/field",
-             "legal": f"{base}/legal"}
+             "legal": f"{base}/legal", "mail": f"{base}/mail"}
         )  # fmt: skip
 
     def handle(self, path: str, headers: Any, raw: bytes) -> tuple[int, dict[str, Any]]:

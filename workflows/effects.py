@@ -3,13 +3,18 @@ event its receipt becomes. Both read the channel table (`schemas/channels.py`)."
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from schemas.activity_io import OutboundRequest, ProviderReceipt, agreement_reference
 from schemas.channels import CHANNELS, ON_BORROWER, TEMPLATE_VARIABLES
 from schemas.events import ContactAttempted, Event, FieldVisitScheduled, HandedToLegal
 from workflows.decide import Effect
 from workflows.state import CaseState
+
+# A letter asks for an answer within the validation period: 30 days from a receipt
+# presumed 5 days after mailing (Reg F §1006.34(b)(5)).
+LETTER_RESPONSE_DAYS = timedelta(days=35)
 
 # The variables of an agreement's confirmation SMS (template `agreement_confirmation`).
 CONFIRMATION_VARIABLES = frozenset(
@@ -55,6 +60,24 @@ def template_variables(state: CaseState, effect: Effect, now: datetime) -> dict[
     if kind == "third_party":
         # Nothing about the debt reaches a third party: the borrower's name only.
         values = {"borrower_name": borrower.name}
+    elif kind == "letter":
+        balance = state.balance
+        today = now.astimezone(ZoneInfo(borrower.timezone)).date()
+        values = {
+            "name": borrower.name,
+            "address": borrower.address or "",
+            "loan_id": loan.id,
+            "currency": loan.currency,
+            "principal": str(balance.principal),
+            "interest": str(balance.interest),
+            "fees": str(balance.fees),
+            "penalty": str(balance.penalty),
+            "amount": str(balance.total),
+            "days_past_due": str(state.days_past_due(now)),
+            "due_date": loan.due_date.isoformat(),
+            "date": today.isoformat(),
+            "respond_by": (today + LETTER_RESPONSE_DAYS).isoformat(),
+        }
     else:
         values = {
             "name": borrower.name,
