@@ -111,6 +111,8 @@ class Borrower(BaseModel):
         default=None,
         description="the borrower's e-mail address, for the `email` channel (syntax checked "
         "with email-validator, no DNS look-up; stored normalised); none: e-mails are skipped",
+        # Left out when there is none: a case without one keeps its earlier shape.
+        exclude_if=lambda value: value is None,
     )
     emergency_contacts: list[EmergencyContact] = Field(
         default_factory=list,

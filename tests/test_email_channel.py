@@ -254,3 +254,10 @@ actions = [{ channel = "email", template = "TEMPLATE", every_days = 2 }]
     path.write_text(toml.replace("TEMPLATE", "reminder"), encoding="utf-8")
     with pytest.raises(PolicyError, match="opt-out line"):
         load_file(path)  # the SMS reminder has no unsubscribe line
+
+
+def test_a_case_without_an_email_keeps_the_shape_it_had_before_the_channel() -> None:
+    """Recorded CaseOpened events and audit rows hold no `email` key: a case without
+    one must serialise to the same JSON (a retried append is compared with the row)."""
+    assert "email" not in case_input("L-shape").model_dump(mode="json")["borrower"]
+    assert _email_case().model_dump(mode="json")["borrower"]["email"] == ADDRESS

@@ -219,3 +219,21 @@ actions = [{ channel = "letter", template = "TEMPLATE", CADENCE }]
         load_file(write("letter_pre_legal", "every_days = 3"))
     with pytest.raises(PolicyError, match="unknown variable"):
         load_file(write("agreement_confirmation"))
+
+
+def test_a_contact_without_a_document_keeps_the_shape_it_had_before_letters() -> None:
+    from schemas.events import ContactAttempted
+
+    sent = ContactAttempted(
+        at=datetime(2026, 12, 3, tzinfo=UTC),
+        channel="sms",
+        stage="reminder",
+        action_index=0,
+        occurrence=0,
+        idempotency_key="case-L-1:2.0.0",
+        provider_ref="p-1",
+        outcome="delivered",
+    )
+    assert "document_sha256" not in sent.model_dump(mode="json")
+    with_pdf = sent.model_copy(update={"channel": "letter", "document_sha256": "ab" * 32})
+    assert with_pdf.model_dump(mode="json")["document_sha256"] == "ab" * 32
