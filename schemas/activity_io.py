@@ -42,6 +42,7 @@ class ProviderReceipt(BaseModel):
     document_sha256: str | None = Field(
         default=None,
         description="hex SHA-256 of the document handed to the partner (a letter's PDF)",
+        exclude_if=lambda value: value is None,  # a receipt without one: as before
     )
 
 
