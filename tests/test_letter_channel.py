@@ -237,3 +237,24 @@ def test_a_contact_without_a_document_keeps_the_shape_it_had_before_letters() ->
     assert "document_sha256" not in sent.model_dump(mode="json")
     with_pdf = sent.model_copy(update={"channel": "letter", "document_sha256": "ab" * 32})
     assert with_pdf.model_dump(mode="json")["document_sha256"] == "ab" * 32
+
+
+def test_the_shipped_us_example_checks_with_the_validation_notice_on_day_one() -> None:
+    import subprocess
+    import sys
+
+    from dunning.policies import SHIPPED, load
+
+    dunning = str(Path(sys.executable).parent / "dunning")
+    done = subprocess.run(
+        [dunning, "policy", "check", str(SHIPPED / "us-letters.toml")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0 and done.stdout.startswith("ok: us-letters@1"), done.stderr
+    policy = load("us-letters")
+    assert policy.compliance == "us"
+    first = policy.stages[0].actions
+    [notice] = [a for a in first if a.channel == "letter"]
+    assert notice.template == "letter_validation_notice" and notice.at_days == (0,)
+    assert any(a.channel == "email" for a in first)
