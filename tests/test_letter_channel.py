@@ -113,6 +113,7 @@ async def test_a_validation_notice_reaches_the_mail_house_as_a_pdf_whose_hash_is
         "Principal: 1000.00 USD",
         "Interest: 50.00 USD",
         "Fees: 20.00 USD",
+        "Penalty: 0.00 USD",
         "Total amount of the debt now: 1070.00 USD",
         "Wang Xiaoming",
         "Springfield",

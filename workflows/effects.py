@@ -4,11 +4,13 @@ event its receipt becomes. Both read the channel table (`schemas/channels.py`)."
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from schemas.activity_io import OutboundRequest, ProviderReceipt, agreement_reference
 from schemas.channels import CHANNELS, ON_BORROWER, TEMPLATE_VARIABLES
 from schemas.events import ContactAttempted, Event, FieldVisitScheduled, HandedToLegal
+from schemas.money import minor_units
 from workflows.decide import Effect
 from workflows.state import CaseState
 
@@ -63,16 +65,21 @@ def template_variables(state: CaseState, effect: Effect, now: datetime) -> dict[
     elif kind == "letter":
         balance = state.balance
         today = now.astimezone(ZoneInfo(borrower.timezone)).date()
+        places = minor_units(loan.currency)
+
+        def money(amount: Decimal) -> str:  # every amount of the itemisation alike: 0.00
+            return f"{amount:.{places}f}"
+
         values = {
             "name": borrower.name,
             "address": borrower.address or "",
             "loan_id": loan.id,
             "currency": loan.currency,
-            "principal": str(balance.principal),
-            "interest": str(balance.interest),
-            "fees": str(balance.fees),
-            "penalty": str(balance.penalty),
-            "amount": str(balance.total),
+            "principal": money(balance.principal),
+            "interest": money(balance.interest),
+            "fees": money(balance.fees),
+            "penalty": money(balance.penalty),
+            "amount": money(balance.total),
             "days_past_due": str(state.days_past_due(now)),
             "due_date": loan.due_date.isoformat(),
             "date": today.isoformat(),
