@@ -261,3 +261,25 @@ def test_a_case_without_an_email_keeps_the_shape_it_had_before_the_channel() -> 
     one must serialise to the same JSON (a retried append is compared with the row)."""
     assert "email" not in case_input("L-shape").model_dump(mode="json")["borrower"]
     assert _email_case().model_dump(mode="json")["borrower"]["email"] == ADDRESS
+
+
+def test_a_csv_case_file_carries_the_email_column(tmp_path: Path) -> None:
+    from dunning.case_files import describe_errors, read_rows
+    from dunning.samples import due_date_for
+
+    header = (
+        "borrower_id,borrower_name,phones,timezone,email,loan_id,currency,principal,"
+        "due_date,days_past_due,product"
+    )
+    due = due_date_for(3)
+    good = f"B-1,Wang,+8613800138000,Asia/Shanghai,{ADDRESS},L-csv-1,CNY,100.00,{due},3,p"
+    bad = f"B-2,Li,+8613900139000,Asia/Shanghai,li@@example,L-csv-2,CNY,100.00,{due},3,p"
+    path = tmp_path / "cases.csv"
+    path.write_text("\n".join([header, good, bad]) + "\n", encoding="utf-8")
+    first, second = read_rows(path)
+    assert CaseInput.model_validate(first).borrower.email == ADDRESS
+    with pytest.raises(ValidationError) as err:
+        CaseInput.model_validate(second)
+    described = describe_errors(err.value)
+    assert described.startswith("borrower.email: must be an e-mail address")
+    assert "li@@" not in described
