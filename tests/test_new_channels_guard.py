@@ -1,6 +1,6 @@
 """The guard on the e-mail and letter channels, pure: ceases (`email`, `letter`, `all`)
 and hard stops skip them, the contact window defers them, they count toward no cap,
-and an attempt in flight is withdrawn by a hold."""
+and an attempt in flight is withdrawn by a hold; and the sandbox records both."""
 
 from __future__ import annotations
 
@@ -87,3 +87,49 @@ def test_a_pause_withdraws_an_email_or_a_letter_in_flight() -> None:
         assert delivery.withdrawal(_state(), effect) is None
         block = delivery.withdrawal(paused, effect)
         assert block is not None and block.rule == "paused"
+
+
+async def test_the_sandbox_records_emails_and_letters_in_the_outbox_once(pool: object) -> None:
+    import hashlib
+    import json
+    import uuid
+
+    from activities.providers.base import Content
+    from activities.providers.sandbox import SandboxProvider
+    from schemas.activity_io import OutboundRequest
+
+    sandbox = SandboxProvider(pool)  # type: ignore[arg-type]
+    case_id = f"case-L-sandbox-{uuid.uuid4().hex[:8]}"
+
+    def request(channel: str, key: str, recipient: str) -> OutboundRequest:
+        return OutboundRequest(
+            case_id=case_id,
+            idempotency_key=f"{case_id}:{key}",
+            channel=channel,  # type: ignore[arg-type]
+            stage="reminder",
+            recipient=recipient,
+            language="en",
+            template="t",
+        )
+
+    mail = await sandbox.deliver(
+        request("email", "2.0.0", "w@example.cn"), Content(text="Subject: s\nbody")
+    )
+    assert (mail.outcome, mail.document_sha256) == ("delivered", None)
+    pdf = b"%PDF-1.4 not really"
+    letter = request("letter", "2.1.0", "1 Elm St")
+    first = await sandbox.deliver(letter, Content(text="t", document=pdf, media_type="x/pdf"))
+    again = await sandbox.deliver(letter, Content(text="t", document=pdf, media_type="x/pdf"))
+    digest = hashlib.sha256(pdf).hexdigest()
+    assert first.outcome == "accepted" and first.document_sha256 == digest
+    assert again.duplicate and again.document_sha256 == digest
+    rows = await pool.fetch(  # type: ignore[attr-defined]
+        "SELECT channel, recipient, body, payload FROM outbox WHERE case_id = $1 ORDER BY id",
+        case_id,
+    )
+    assert [(r["channel"], r["recipient"]) for r in rows] == [
+        ("email", "w@example.cn"),
+        ("letter", "1 Elm St"),
+    ]
+    assert rows[0]["body"] == "Subject: s\nbody"
+    assert json.loads(rows[1]["payload"])["document_sha256"] == digest
