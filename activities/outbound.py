@@ -1,31 +1,46 @@
-"""Outbound activities: one per channel's activity in `schemas/channels.py`.
+"""Outbound activities: one per channel's activity in `schemas/channels.py`, made from
+the table.
 
-Each hands an attempt to its provider and heartbeats while the provider answers, so a
-withdrawal (the workflow cancelling the attempt) reaches it. A request the provider is
-already handling is let finish: if the provider accepts it, that is the truth the
-case records; if not, the attempt ends as withdrawn.
+Each renders the channel's template (if it has one) as the channel says (`rendering`:
+the text itself, or a document made of it), hands the attempt to its partner's
+provider and heartbeats while the provider answers, so a withdrawal (the workflow
+cancelling the attempt) reaches it. A request the provider is already handling is let
+finish: if the provider accepts it, that is the truth the case records; if not, the
+attempt ends as withdrawn.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.providers.base import Dialer, FieldAgency, LegalPartner, SmsGateway
+from activities.letters import render_pdf
+from activities.providers.base import NOTHING, Content, Provider
 from activities.templates import TemplateError, Templates
 from schemas.activity_io import OutboundRequest, ProviderReceipt
-from schemas.channels import CHANNELS
+from schemas.channels import ACTIVITIES, CHANNELS, Partner, Rendering
 
 log = structlog.get_logger("dunning.activities")
 
 # Heartbeat this often while a provider answers (the workflow's heartbeat timeout is
 # 10 s; the SDK throttles what it sends).
 HEARTBEAT_EVERY_S = 1.0
+
+
+def _as_text(text: str, request: OutboundRequest) -> Content:
+    return Content(text=text)
+
+
+# How a rendered template becomes what the partner is handed, per `Rendering`.
+RENDERERS: dict[Rendering, Callable[[str, OutboundRequest], Content]] = {
+    "text": _as_text,
+    "pdf": render_pdf,
+}
 
 
 async def delivering(call: Awaitable[ProviderReceipt]) -> ProviderReceipt:
@@ -48,30 +63,40 @@ async def delivering(call: Awaitable[ProviderReceipt]) -> ProviderReceipt:
 
 
 class OutboundActivities:
-    def __init__(
-        self,
-        sms: SmsGateway,
-        dialer: Dialer,
-        field: FieldAgency,
-        legal: LegalPartner,
-        templates: Templates,
-    ) -> None:
-        self._templates = templates
-        self._sms = sms
-        self._dialer = dialer
-        self._field = field
-        self._legal = legal
+    """The outbound activities, each handing its channels' attempts to the provider of
+    their partner (`providers`: one per partner of the table)."""
 
-    @activity.defn(name=CHANNELS["sms"].activity)
-    async def send_sms(self, request: OutboundRequest) -> ProviderReceipt:
+    def __init__(self, providers: Mapping[Partner, Provider], templates: Templates) -> None:
+        missing = {spec.partner for spec in CHANNELS.values()} - set(providers)
+        if missing:
+            raise ValueError(f"no provider for partner(s) {', '.join(sorted(missing))}")
+        self._providers = dict(providers)
+        self._templates = templates
+
+    async def perform(self, request: OutboundRequest) -> ProviderReceipt:
+        """Render, deliver, log: what every outbound activity does."""
+        spec = CHANNELS[request.channel]
+        content = self._content(request)
+        receipt = await delivering(self._providers[spec.partner].deliver(request, content))
+        return self._logged(request, receipt)
+
+    def _content(self, request: OutboundRequest) -> Content:
+        spec = CHANNELS[request.channel]
+        if spec.template is None:
+            return NOTHING
         if request.template is None:
             raise ApplicationError(
-                "sms request without a template", type="NoTemplate", non_retryable=True
+                f"{request.channel} request without a template",
+                type="NoTemplate",
+                non_retryable=True,
             )
         try:
-            body = self._templates.render(request.template, request.language, request.variables)
+            text = self._templates.render(request.template, request.language, request.variables)
+            return RENDERERS[spec.rendering](text, request)
         except TemplateError as exc:
             raise ApplicationError(str(exc), type="TemplateError", non_retryable=True) from exc
+        except ApplicationError:
+            raise
         except Exception as exc:  # jinja2: an undefined variable, a syntax error, ...
             raise ApplicationError(
                 f"template {request.template!r} ({request.language}) did not render: "
@@ -79,19 +104,6 @@ class OutboundActivities:
                 type="TemplateError",
                 non_retryable=True,
             ) from exc
-        return self._logged(request, await delivering(self._sms.send_sms(request, body)))
-
-    @activity.defn(name=CHANNELS["call"].activity)
-    async def place_call(self, request: OutboundRequest) -> ProviderReceipt:
-        return self._logged(request, await delivering(self._dialer.place_call(request)))
-
-    @activity.defn(name=CHANNELS["field_visit"].activity)
-    async def schedule_field_visit(self, request: OutboundRequest) -> ProviderReceipt:
-        return self._logged(request, await delivering(self._field.schedule_visit(request)))
-
-    @activity.defn(name=CHANNELS["legal_handoff"].activity)
-    async def hand_to_legal(self, request: OutboundRequest) -> ProviderReceipt:
-        return self._logged(request, await delivering(self._legal.hand_over(request)))
 
     def _logged(self, request: OutboundRequest, receipt: ProviderReceipt) -> ProviderReceipt:
         info = activity.info()
@@ -108,5 +120,16 @@ class OutboundActivities:
         )
         return receipt
 
+    def activity(self, name: str) -> Callable[..., Any]:
+        """The activity `name` of the channel table, bound to these providers."""
+        if name not in ACTIVITIES:
+            raise KeyError(f"no channel performs activity {name!r}")
+
+        async def run(request: OutboundRequest) -> ProviderReceipt:
+            return await self.perform(request)
+
+        run.__name__ = run.__qualname__ = name
+        return activity.defn(name=name)(run)
+
     def all(self) -> list[Callable[..., Any]]:
-        return [self.send_sms, self.place_call, self.schedule_field_visit, self.hand_to_legal]
+        return [self.activity(name) for name in sorted(ACTIVITIES)]

@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from schemas.case import Borrower
+
 _INNER_FIELD = re.compile(r"(?P<field>[a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*): ")
 
 
@@ -34,14 +36,11 @@ def describe_errors(exc: ValidationError) -> str:
 
 # --- reading files -------------------------------------------------------------------
 
-CSV_BORROWER = {
-    "borrower_id": "id",
-    "borrower_name": "name",
-    "phones": "phones",
-    "country": "country",
-    "timezone": "timezone",
-    "language": "language",
-    "address": "address",
+# The borrower's columns are its fields (`schemas.case.Borrower`) by their own names,
+# but for the two renamed to tell them from the loan's; emergency contacts have no flat
+# form (a JSON file holds them). A field added to the borrower is a column at once.
+CSV_BORROWER = {"borrower_id": "id", "borrower_name": "name"} | {
+    name: name for name in Borrower.model_fields if name not in ("id", "name", "emergency_contacts")
 }
 CSV_LOAN = {
     "loan_id": "id",

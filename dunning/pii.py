@@ -4,10 +4,12 @@
 standard library's (Temporal's workflow and activity loggers, asyncpg) alike:
 
 - values under keys that hold personal data (`name`, `borrower_name`, `address`,
-  `phone`, `phones`, `recipient`, `body`, ...) are masked wherever they are nested;
-- every other string (the message, exception text, extras) is scanned for phone
-  numbers, international (`+86 138 0013 8000`, `+8613800138000`) or national
-  (`138-0013-8000`, `(020) 7946 0958`), which keep their last two digits;
+  `email`, `phone`, `phones`, `recipient`, `body`, ...) are masked wherever they are
+  nested;
+- every other string (the message, exception text, extras) is scanned for e-mail
+  addresses, replaced whole, and for phone numbers, international
+  (`+86 138 0013 8000`, `+8613800138000`) or national (`138-0013-8000`,
+  `(020) 7946 0958`), which keep their last two digits;
 - pydantic's `input_value=...` in validation errors is cut out: it quotes the input.
 
 Names and addresses in free text cannot be recognised; code must not put them there,
@@ -24,7 +26,9 @@ MASK = "***"
 
 # Keys whose values are personal data, masked whatever they hold.
 NAME_KEYS = frozenset({"name", "borrower_name", "full_name", "first_name", "last_name"})
-ADDRESS_KEYS = frozenset({"address", "street", "postal_address"})
+ADDRESS_KEYS = frozenset(
+    {"address", "street", "postal_address", "email", "email_address", "mail_to", "rcpt"}
+)
 PHONE_KEYS = frozenset({"phone", "phones", "phone_number", "msisdn", "recipient", "to"})
 TEXT_KEYS = frozenset({"body", "text", "message_body"})
 
@@ -36,6 +40,8 @@ _PHONE = re.compile(
     r"(?:\+|00)?\(?\d(?:[ \-.()]{0,2}\d){6,14}\)?"
     r"(?![\w+]|[\-:/]\w|\.\d)"
 )
+# local@domain.tld, as found in free text (an SMTP error, a quoted input).
+_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _DECIMAL = re.compile(r"^\d+\.\d{1,3}$")
 # pydantic: "input_value='Wang Xiaoming', input_type=str" (value may hold commas, quotes)
@@ -59,9 +65,12 @@ def _phone_match(match: re.Match[str]) -> str:
 
 
 def scrub(text: str) -> str:
-    """A string with phone numbers masked and pydantic's quoted input removed."""
+    """A string with e-mail addresses and phone numbers masked and pydantic's quoted
+    input removed."""
     if "input_value=" in text:
         text = _INPUT_VALUE.sub(f"input_value={MASK}", text)
+    if "@" in text:
+        text = _EMAIL.sub(MASK, text)
     return _PHONE.sub(_phone_match, text)
 
 

@@ -23,12 +23,15 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.agreements import AgreementActivities
 from activities.audit import AuditActivities
 from activities.outbound import OutboundActivities
+from activities.providers.base import Provider
 from activities.providers.sandbox import SandboxProvider
-from activities.providers.webhook import WebhookProvider, WebhookUrls
+from activities.providers.smtp import SmtpConfig, SmtpProvider
+from activities.providers.webhook import WebhookProvider, WebhookUrls, url_setting
 from dunning import templates
 from dunning.db import checkpoints
 from dunning.settings import Settings, get_settings
 from dunning.temporal_client import connect
+from schemas.channels import PARTNERS, Partner
 from schemas.compliance import PROFILES
 from workflows.compliance import preload_holidays
 from workflows.loan_collection import LoanCollection
@@ -40,7 +43,15 @@ log = structlog.get_logger("dunning.worker")
 # They load data lazily (phonenumbers' per-region metadata behind a threading lock,
 # babel's locale files): re-imported per sandbox, two workflows can block each other
 # on that lock and trip the deadlock detector. Passed through, they load once.
-PASSTHROUGH = ("phonenumbers", "babel", "pydantic", "pydantic_core", "holidays")
+PASSTHROUGH = (
+    "phonenumbers",
+    "babel",
+    "pydantic",
+    "pydantic_core",
+    "holidays",
+    "email_validator",
+    "idna",
+)
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -66,27 +77,56 @@ def preload_reference_data() -> None:
 
 
 class ProviderSettingsError(ValueError):
-    """`provider = "webhook"` without a URL per channel or without the secret."""
+    """`provider = "webhook"` without a URL per required partner or without the secret."""
+
+
+# The partners a webhook deployment must have a URL for before the worker starts (the
+# ones every shipped policy uses); another partner's URL is optional: while it is
+# unset, that partner's attempts are refused for good, naming the setting.
+REQUIRED_PARTNERS: frozenset[Partner] = frozenset({"sms", "dialer", "field", "legal"})
 
 
 def build_provider(settings: Settings, pool: asyncpg.Pool) -> SandboxProvider | WebhookProvider:
     if settings.provider == "sandbox":
         return SandboxProvider(pool)
-    urls = {
-        "sms": settings.webhook_sms_url,
-        "call": settings.webhook_dialer_url,
-        "field_visit": settings.webhook_field_url,
-        "legal_handoff": settings.webhook_legal_url,
+    urls: dict[Partner, str | None] = {
+        partner: getattr(settings, url_setting(partner), None) for partner in sorted(PARTNERS)
     }
-    missing = [name for name, url in urls.items() if not url]
+    missing = [p for p in sorted(REQUIRED_PARTNERS) if not urls.get(p)]
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
     if missing or not secret:
         needed = [f"{name} url" for name in missing] + ([] if secret else ["webhook_secret"])
         raise ProviderSettingsError(f"provider webhook needs: {', '.join(needed)}")
     return WebhookProvider(
-        WebhookUrls(**{name: str(url) for name, url in urls.items()}),
+        WebhookUrls({partner: str(url) for partner, url in urls.items() if url}),
         secret.encode("utf-8"),
         timeout_s=settings.webhook_timeout_s,
+    )
+
+
+def providers_by_partner(
+    settings: Settings, provider: Provider, pool: asyncpg.Pool
+) -> dict[Partner, Provider]:
+    """The provider of each partner of the channel table: `provider` for all but the
+    e-mail, which goes over SMTP when a server is set (or the provider is not the
+    sandbox: then an unset server refuses e-mails, naming the setting)."""
+    providers: dict[Partner, Provider] = {partner: provider for partner in PARTNERS}
+    if settings.smtp_host or not isinstance(provider, SandboxProvider):
+        providers["email"] = SmtpProvider(smtp_config(settings), pool)
+    return providers
+
+
+def smtp_config(settings: Settings) -> SmtpConfig:
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    return SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        sender=settings.smtp_from,
+        security=settings.smtp_security,
+        username=settings.smtp_username,
+        password=password,
+        unsubscribe=settings.smtp_unsubscribe,
+        timeout_s=settings.smtp_timeout_s,
     )
 
 
@@ -101,9 +141,7 @@ def build_worker(
     preload_reference_data()
     provider = provider or build_provider(settings, pool)
     messages = templates.current()
-    outbound = OutboundActivities(
-        sms=provider, dialer=provider, field=provider, legal=provider, templates=messages
-    )
+    outbound = OutboundActivities(providers_by_partner(settings, provider, pool), messages)
     # Every append is anchored by a signed checkpoint: no key, no worker.
     audit = AuditActivities(pool, checkpoints.signer(settings))
     agreements = AgreementActivities(pool, sms_gateway=provider, templates=messages)

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     webhook_dialer_url: str | None = Field(default=None, description="dialer endpoint")
     webhook_field_url: str | None = Field(default=None, description="field agency endpoint")
     webhook_legal_url: str | None = Field(default=None, description="legal partner endpoint")
+    webhook_mail_url: str | None = Field(
+        default=None,
+        description="print-and-mail house endpoint (the `letter` channel); unset: letters "
+        "are refused (not configured) with provider=webhook",
+    )
     webhook_secret: SecretStr | None = Field(
         default=None, description="shared secret of the X-Dunning-Signature HMAC"
     )
@@ -77,6 +82,31 @@ class Settings(BaseSettings):
         default=5.0,
         gt=0,
         description="per-request timeout; keep it under the 10 s provider activity timeout",
+    )
+    smtp_host: str | None = Field(
+        default=None,
+        description="SMTP server the `email` channel hands messages to; unset: e-mails go "
+        "to the sandbox outbox with provider=sandbox, and are refused (not configured) "
+        "with provider=webhook",
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP server port")
+    smtp_from: str | None = Field(
+        default=None, description="the From address of every e-mail (the lender's)"
+    )
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls: upgrade the connection (port 587); tls: TLS from the first "
+        "byte (port 465); none: plain text (a relay on localhost only)",
+    )
+    smtp_username: str | None = Field(default=None, description="SMTP AUTH user, if any")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP AUTH password")
+    smtp_unsubscribe: str | None = Field(
+        default=None,
+        description="the List-Unsubscribe target (mailto: or https: URL); unset: "
+        "mailto:<smtp_from>",
+    )
+    smtp_timeout_s: float = Field(
+        default=8.0, gt=0, description="per-message timeout; under the 10 s activity timeout"
     )
     policy_dir: Path | None = Field(
         default=None, description="extra folder searched for policy files before the shipped ones"

@@ -22,7 +22,10 @@ class OutboundRequest(BaseModel):
     idempotency_key: str
     channel: Channel
     stage: str
-    recipient: str = Field(description="E.164 phone for sms/call; borrower id otherwise")
+    recipient: str = Field(
+        description="the channel's address (schemas/channels.py): an E.164 phone for "
+        "sms/call, the borrower id for the field agency and the legal partner"
+    )
     language: Language
     template: str | None = None
     variables: dict[str, str] = Field(default_factory=dict)
@@ -35,6 +38,11 @@ class ProviderReceipt(BaseModel):
     outcome: str
     duplicate: bool = Field(
         default=False, description="the provider had already seen this idempotency key"
+    )
+    document_sha256: str | None = Field(
+        default=None,
+        description="hex SHA-256 of the document handed to the partner (a letter's PDF)",
+        exclude_if=lambda value: value is None,  # a receipt without one: as before
     )
 
 

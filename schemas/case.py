@@ -1,6 +1,6 @@
 """The case input: who owes what, as a backend service reports it.
 
-Personal data (name, phone numbers, address) is validated here and must never be
+Personal data (name, phone numbers, e-mail and postal address) is validated here and must never be
 echoed back: `hide_input_in_errors` keeps rejected values out of error messages.
 """
 
@@ -11,6 +11,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
+import email_validator
 import phonenumbers
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -42,8 +43,31 @@ def _check_country(code: str) -> str:
     return code
 
 
+def _check_email(address: str) -> str:
+    """The normalised address (domain lower-cased, IDNA), syntax only: no DNS look-up
+    (validation runs again on replay, offline). The problem is named, never the value."""
+    try:
+        checked = email_validator.validate_email(address, check_deliverability=False)
+    except email_validator.EmailNotValidError as exc:
+        raise ValueError("must be an e-mail address such as name@example.com") from exc
+    return str(checked.normalized)
+
+
+EmailAddress = Annotated[str, Field(min_length=3, max_length=254), AfterValidator(_check_email)]
 TimeZoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_check_timezone)]
 CountryCode = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_check_country)]
+
+
+# The borrower's fields that hold personal data, and how they are masked where a case
+# is shown to people who need not see them (`dunning audit history`): a name keeps its
+# initial, phones their last two digits, anything else is replaced whole.
+Masking = Literal["name", "phone", "redact"]
+PERSONAL_FIELDS: dict[str, Masking] = {
+    "name": "name",
+    "phones": "phone",
+    "address": "redact",
+    "email": "redact",
+}
 
 
 Relation = Literal[
@@ -83,6 +107,13 @@ class Borrower(BaseModel):
     timezone: TimeZoneName = Field(description="IANA time zone of the borrower, e.g. Asia/Shanghai")
     language: Language = "zh-CN"
     address: HumanText | None = Field(default=None, max_length=500)
+    email: EmailAddress | None = Field(
+        default=None,
+        description="the borrower's e-mail address, for the `email` channel (syntax checked "
+        "with email-validator, no DNS look-up; stored normalised); none: e-mails are skipped",
+        # Left out when there is none: a case without one keeps its earlier shape.
+        exclude_if=lambda value: value is None,
+    )
     emergency_contacts: list[EmergencyContact] = Field(
         default_factory=list,
         max_length=5,

@@ -76,6 +76,14 @@ class ContactAttempted(EventBase):
     agreement_seq: int | None = Field(
         default=None, description="an agreement's confirmation: the agreement's seq"
     )
+    document_sha256: str | None = Field(
+        default=None,
+        description="hex SHA-256 of the document the partner was handed (a letter's PDF)",
+        # Left out when there is none: an event without a document keeps the exact
+        # shape it had before the field (audit rows compared on a retried append,
+        # workers of the previous release parsing it).
+        exclude_if=lambda value: value is None,
+    )
 
 
 class ContactDeferred(EventBase):

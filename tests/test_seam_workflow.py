@@ -21,12 +21,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
+from activities.providers.base import Content
 from activities.providers.sandbox import SandboxProvider
 from dunning import case_client
 from dunning.runtime import build_worker, workflow_runner
 from dunning.settings import Settings
 from dunning.temporal_client import data_converter
 from schemas.activity_io import OutboundRequest, ProviderReceipt
+from schemas.channels import CHANNELS
 from schemas.commands import Approve, PromiseToPay, Settlement
 from schemas.events import EVENT_ADAPTER, CaseOpened, StageEntered
 from schemas.policy import Policy
@@ -48,14 +50,14 @@ class FlakyGateway(SandboxProvider):
 
     down = True
 
-    async def send_sms(self, request: OutboundRequest, body: str) -> ProviderReceipt:
-        if self.down:
+    async def deliver(self, request: OutboundRequest, content: Content) -> ProviderReceipt:
+        if self.down and CHANNELS[request.channel].partner == "sms":
             raise ApplicationError(
                 "sms gateway unavailable",
                 type="ProviderUnavailable",
                 next_retry_delay=timedelta(hours=1),
             )
-        return await super().send_sms(request, body)
+        return await super().deliver(request, content)
 
 
 @pytest.fixture

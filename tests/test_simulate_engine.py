@@ -27,6 +27,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 import starter
+from activities.providers.base import Content
 from activities.providers.sandbox import SandboxProvider
 from dunning.samples import due_date_for
 from dunning.settings import Settings
@@ -106,7 +107,9 @@ class ModelDialer(SandboxProvider):
         super().__init__(pool)
         self._segments = segments
 
-    async def place_call(self, request: OutboundRequest) -> ProviderReceipt:
+    async def deliver(self, request: OutboundRequest, content: Content) -> ProviderReceipt:
+        if request.channel != "call":
+            return await super().deliver(request, content)
         rule = MODEL.response(self._segments[request.case_id], request.stage, "call")
         outcome = "answered" if rule.answer >= 1 else "no_answer"
         return await self._record(request, None, outcome=outcome)

@@ -104,7 +104,7 @@ async def test_timeout_is_retryable_and_the_same_key_is_sent_again(gateway: Gate
 
 async def test_unreachable_partner_is_retryable(gateway: Gateway) -> None:
     urls = gateway.urls()
-    dead = type(urls)(**{k: "http://127.0.0.1:9/x" for k in vars(urls)})
+    dead = type(urls)({k: "http://127.0.0.1:9/x" for k in urls.by_partner})
     async with WebhookProvider(dead, SECRET, timeout_s=1) as provider:
         with pytest.raises(ApplicationError) as err:
             await provider.send_sms(_request(), "hello")

@@ -52,8 +52,8 @@ class Gateway:
     def urls(self) -> WebhookUrls:
         base = f"http://127.0.0.1:{self.port}"
         return WebhookUrls(
-            sms=f"{base}/sms", call=f"{base}/call", field_visit=f"{base}/field",
-            legal_handoff=f"{base}/legal",
+            {"sms": f"{base}/sms", "dialer": f"{base}/call", "field": f"{base}/field",
+             "legal": f"{base}/legal", "mail": f"{base}/mail"}
         )  # fmt: skip
 
     def handle(self, path: str, headers: Any, raw: bytes) -> tuple[int, dict[str, Any]]:

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from schemas.channels import ANY_CEASE, CHANNELS, GUARDED
+from schemas.channels import ANY_CEASE, CHANNELS, GUARDED, ON_BORROWER
 from schemas.compliance import UNREACHABLE_AFTER_FAILED_CALLS, ComplianceProfile, profile
 from schemas.policy import ContactWindow
 from workflows.contact_window import next_opening
@@ -57,6 +57,9 @@ def stopped(state: CaseState, channel: str) -> Block | None:
     # Rules 2: cases pinned before it dialled the first number whatever it answered.
     if spec.address == "phone" and state.rules >= 2 and state.phone() is None:
         return Block("no_valid_number", "every number of the borrower was reported invalid")
+    on = ON_BORROWER.get(spec.address)
+    if on is not None and getattr(state.case.borrower, on.field) is None:
+        return Block(on.missing_rule, on.missing_detail)
     return None
 
 

@@ -3,13 +3,20 @@ event its receipt becomes. Both read the channel table (`schemas/channels.py`)."
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from schemas.activity_io import OutboundRequest, ProviderReceipt, agreement_reference
-from schemas.channels import CHANNELS, TEMPLATE_VARIABLES
+from schemas.channels import CHANNELS, ON_BORROWER, TEMPLATE_VARIABLES
 from schemas.events import ContactAttempted, Event, FieldVisitScheduled, HandedToLegal
+from schemas.money import minor_units
 from workflows.decide import Effect
 from workflows.state import CaseState
+
+# A letter asks for an answer within the validation period: 30 days from a receipt
+# presumed 5 days after mailing (Reg F §1006.34(b)(5)).
+LETTER_RESPONSE_DAYS = timedelta(days=35)
 
 # The variables of an agreement's confirmation SMS (template `agreement_confirmation`).
 CONFIRMATION_VARIABLES = frozenset(
@@ -29,7 +36,10 @@ def outbound_request(state: CaseState, effect: Effect, now: datetime) -> Outboun
             raise ValueError(f"a {effect.channel} effect names no emergency contact")
         recipient = borrower.emergency_contacts[effect.third_party].phone
     else:
-        recipient = borrower.id
+        value = getattr(borrower, ON_BORROWER[spec.address].field)
+        if value is None:  # the guard skips it first (`compliance.stopped`)
+            raise ValueError(f"a {effect.channel} effect for a borrower without {spec.address}")
+        recipient = str(value)
     return OutboundRequest(
         case_id=state.case_id,
         idempotency_key=effect.idempotency_key,
@@ -52,6 +62,29 @@ def template_variables(state: CaseState, effect: Effect, now: datetime) -> dict[
     if kind == "third_party":
         # Nothing about the debt reaches a third party: the borrower's name only.
         values = {"borrower_name": borrower.name}
+    elif kind == "letter":
+        balance = state.balance
+        today = now.astimezone(ZoneInfo(borrower.timezone)).date()
+        places = minor_units(loan.currency)
+
+        def money(amount: Decimal) -> str:  # every amount of the itemisation alike: 0.00
+            return f"{amount:.{places}f}"
+
+        values = {
+            "name": borrower.name,
+            "address": borrower.address or "",
+            "loan_id": loan.id,
+            "currency": loan.currency,
+            "principal": money(balance.principal),
+            "interest": money(balance.interest),
+            "fees": money(balance.fees),
+            "penalty": money(balance.penalty),
+            "amount": money(balance.total),
+            "days_past_due": str(state.days_past_due(now)),
+            "due_date": loan.due_date.isoformat(),
+            "date": today.isoformat(),
+            "respond_by": (today + LETTER_RESPONSE_DAYS).isoformat(),
+        }
     else:
         values = {
             "name": borrower.name,
@@ -128,4 +161,5 @@ def event_for(effect: Effect, receipt: ProviderReceipt, now: datetime) -> Event:
         provider_ref=receipt.provider_ref,
         outcome=receipt.outcome,
         agreement_seq=effect.agreement_seq,
+        document_sha256=receipt.document_sha256,
     )

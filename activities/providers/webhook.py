@@ -10,11 +10,12 @@ retryable error, so the activity backs off and asks again with the same
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
@@ -22,7 +23,9 @@ from typing import Any
 import httpx
 from temporalio.exceptions import ApplicationError
 
+from activities.providers.base import NOTHING, Content
 from schemas.activity_io import OutboundRequest, ProviderReceipt
+from schemas.channels import CHANNELS, Partner
 
 SIGNATURE_HEADER = "X-Dunning-Signature"
 TIMESTAMP_HEADER = "X-Dunning-Timestamp"
@@ -30,26 +33,33 @@ KEY_HEADER = "Idempotency-Key"
 RETRYABLE_4XX = frozenset({408, 429})
 MAX_RETRY_AFTER_S = 60.0
 
-# What a 2xx answer without an `outcome` means, per channel. Calls have none: a dialer
-# must say how the call went, else the outcome is recorded as "unknown".
-DEFAULT_OUTCOME = {
-    "sms": "delivered",
-    "third_party_sms": "delivered",
-    "field_visit": "requested",
-    "legal_handoff": "accepted",
-}
+# What a 2xx answer without an `outcome` means is the channel's `default_outcome`
+# (schemas/channels.py). Calls have none: a dialer must say how the call went, else the
+# outcome is recorded as "unknown".
 
 
-@dataclass(frozen=True)
+def url_setting(partner: Partner) -> str:
+    """The setting that holds a partner's URL (`DUNNING_WEBHOOK_<PARTNER>_URL`)."""
+    return f"webhook_{partner}_url"
+
+
 class WebhookUrls:
-    sms: str
-    call: str
-    field_visit: str
-    legal_handoff: str
+    """One URL per partner of the channel table; every channel of a partner goes to its
+    URL (a message to an emergency contact is an SMS: the gateway tells it by `channel`)."""
+
+    def __init__(self, urls: Mapping[Partner, str]) -> None:
+        self.by_partner: dict[Partner, str] = dict(urls)
 
     def for_channel(self, channel: str) -> str:
-        # A message to an emergency contact is an SMS: the gateway tells it by `channel`.
-        url: str = getattr(self, "sms" if channel == "third_party_sms" else channel)
+        partner = CHANNELS[channel].partner  # type: ignore[index]
+        url = self.by_partner.get(partner)
+        if not url:
+            raise ApplicationError(
+                f"{channel}: no URL for partner {partner} "
+                f"(set DUNNING_{url_setting(partner).upper()})",
+                type="ProviderNotConfigured",
+                non_retryable=True,
+            )
         return url
 
 
@@ -64,7 +74,10 @@ def verify(secret: bytes, timestamp: str, body: bytes, signature: str) -> bool:
     return hmac.compare_digest(sign(secret, timestamp, body), signature)
 
 
-def request_body(request: OutboundRequest, text: str | None) -> bytes:
+def request_body(request: OutboundRequest, content: Content) -> bytes:
+    """The JSON a partner gets (docs/providers.md). A document goes as base64 with its
+    SHA-256 and media type, instead of the text it was made of."""
+    text = content.text if content.document is None else None
     document: dict[str, Any] = {
         "idempotency_key": request.idempotency_key,
         "case_id": request.case_id,
@@ -75,11 +88,17 @@ def request_body(request: OutboundRequest, text: str | None) -> bytes:
         "template": request.template,
         "body": text,
     }
+    if content.document is not None:
+        document |= {
+            "document": base64.b64encode(content.document).decode("ascii"),
+            "document_sha256": content.document_sha256,
+            "media_type": content.media_type,
+        }
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 class WebhookProvider:
-    """SMS gateway, dialer, field agency and legal partner behind four URLs."""
+    """Every partner of the channel table behind its own URL."""
 
     def __init__(
         self,
@@ -109,20 +128,21 @@ class WebhookProvider:
         await self._client.aclose()
 
     async def send_sms(self, request: OutboundRequest, body: str) -> ProviderReceipt:
-        return await self._post(request, body)
+        return await self.deliver(request, Content(text=body))
 
     async def place_call(self, request: OutboundRequest) -> ProviderReceipt:
-        return await self._post(request, None)
+        return await self.deliver(request, NOTHING)
 
     async def schedule_visit(self, request: OutboundRequest) -> ProviderReceipt:
-        return await self._post(request, None)
+        return await self.deliver(request, NOTHING)
 
     async def hand_over(self, request: OutboundRequest) -> ProviderReceipt:
-        return await self._post(request, None)
+        return await self.deliver(request, NOTHING)
 
-    async def _post(self, request: OutboundRequest, text: str | None) -> ProviderReceipt:
+    async def deliver(self, request: OutboundRequest, content: Content) -> ProviderReceipt:
         channel = request.channel
-        body = request_body(request, text)
+        url = self._urls.for_channel(channel)
+        body = request_body(request, content)
         timestamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/json",
@@ -131,9 +151,7 @@ class WebhookProvider:
             SIGNATURE_HEADER: sign(self._secret, timestamp, body),
         }
         try:
-            response = await self._client.post(
-                self._urls.for_channel(channel), content=body, headers=headers
-            )
+            response = await self._client.post(url, content=body, headers=headers)
         except httpx.TimeoutException as exc:
             raise ApplicationError(
                 f"{channel} webhook timed out", type="ProviderUnavailable"
@@ -142,18 +160,19 @@ class WebhookProvider:
             raise ApplicationError(
                 f"{channel} webhook unreachable: {type(exc).__name__}", type="ProviderUnavailable"
             ) from exc
-        return _receipt(channel, response)
+        return _receipt(channel, response, content.document_sha256)
 
 
-def _receipt(channel: str, response: httpx.Response) -> ProviderReceipt:
+def _receipt(channel: str, response: httpx.Response, sha256: str | None) -> ProviderReceipt:
     status = response.status_code
     if 200 <= status < 300:
         try:
             answer = response.json()
             return ProviderReceipt(
                 provider_ref=str(answer["provider_ref"]),
-                outcome=str(answer.get("outcome") or DEFAULT_OUTCOME.get(channel, "unknown")),
+                outcome=str(answer.get("outcome") or CHANNELS[channel].default_outcome),  # type: ignore[index]
                 duplicate=bool(answer.get("duplicate", False)),
+                document_sha256=sha256,
             )
         except (ValueError, KeyError, TypeError) as exc:
             # The partner acted but answered badly; asking again with the same key is safe

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from activities.audit_store import AuditRow, read_rows
 from dunning.audit.fold import parse
+from schemas.case import PERSONAL_FIELDS
 from workflows.status_view import describe
 
 MASK = "***"
@@ -55,12 +56,16 @@ def mask_payload(payload: dict[str, Any]) -> dict[str, Any]:
     masked = copy.deepcopy(payload)
     borrower = masked.get("case", {}).get("borrower")
     if isinstance(borrower, dict):
-        if isinstance(borrower.get("name"), str):
-            borrower["name"] = mask_name(borrower["name"])
-        if isinstance(borrower.get("phones"), list):
-            borrower["phones"] = [mask_phone(str(p)) for p in borrower["phones"]]
-        if borrower.get("address") is not None:
-            borrower["address"] = MASK
+        for field, masking in PERSONAL_FIELDS.items():
+            value = borrower.get(field)
+            if value is None:
+                continue
+            if masking == "name":
+                borrower[field] = mask_name(str(value))
+            elif masking == "phone" and isinstance(value, list):
+                borrower[field] = [mask_phone(str(p)) for p in value]
+            else:
+                borrower[field] = MASK
         for contact in borrower.get("emergency_contacts") or []:
             if isinstance(contact, dict):
                 contact["name"] = mask_name(str(contact.get("name", "")))

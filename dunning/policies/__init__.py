@@ -10,7 +10,7 @@ from pathlib import Path
 
 from dunning.datafiles import find_versioned, read_toml
 from dunning.settings import get_settings
-from dunning.templates import OPT_OUT_LINES, current
+from dunning.templates import current
 from schemas.channels import CHANNELS, TEMPLATE_VARIABLES
 from schemas.policy import Policy, day_length_problem
 
@@ -48,7 +48,8 @@ def _check_templates(path: Path, policy: Policy) -> None:
                     raise PolicyError(
                         f"{path}: {field}: no template {action.template!r} for language {language}"
                     )
-                kind = CHANNELS[action.channel].template
+                spec = CHANNELS[action.channel]
+                kind = spec.template
                 assert kind is not None  # an action with a template is on a templated channel
                 third_party = kind == "third_party"
                 allowed = TEMPLATE_VARIABLES[kind]
@@ -60,10 +61,11 @@ def _check_templates(path: Path, policy: Policy) -> None:
                         f"unknown variable(s) {', '.join(sorted(unknown))}{why}; known: "
                         f"{', '.join(sorted(allowed))}"
                     )
-                if OPT_OUT_LINES[language] not in templates.source(action.template, language):
+                line = spec.opt_out[language] if spec.opt_out is not None else None
+                if line is not None and line not in templates.source(action.template, language):
                     raise PolicyError(
                         f"{path}: {field}: template {action.template!r} ({language}) has no "
-                        f"opt-out line ({OPT_OUT_LINES[language]!r})"
+                        f"opt-out line ({line!r})"
                     )
 
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 import workflows.actions as actions
 from dunning.sim.fold import Interrupt
 from dunning.sim.responses import RESPONDING_CHANNELS, ResponseModel
+from schemas.channels import CHANNELS
 from schemas.commands import Approve, DisputeOpen, DisputeResolve, Payment, PromiseToPay
 from schemas.events import (
     ApprovalRequested,
@@ -61,14 +62,6 @@ RULES: dict[str, Rule] = {
     APPROVE: actions.approve,
 }
 SUPERVISOR = "sim-supervisor"
-
-# What the sandbox-like providers answer per channel; a call says whether it connected.
-DELIVERED = {
-    "sms": "delivered",
-    "third_party_sms": "delivered",
-    "field_visit": "requested",
-    "legal_handoff": "accepted",
-}
 
 
 @dataclass(frozen=True)
@@ -113,7 +106,8 @@ class Borrower:
         self._reached = effect.channel in RESPONDING_CHANNELS and draw < rule.answer
         if effect.channel == "call":
             return "answered" if self._reached else "no_answer"
-        return DELIVERED[effect.channel]
+        # What the sandbox-like providers answer: the channel's default outcome.
+        return CHANNELS[effect.channel].default_outcome
 
     def react(
         self, state: CaseState, event: Event, now: datetime

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from activities.templates import TemplateError, Templates
+from schemas.channels import SMS_OPT_OUT
 
 __all__ = ["OPT_OUT_LINES", "SHIPPED", "TemplateError", "Templates", "current", "search_path"]
 
@@ -17,8 +18,9 @@ SHIPPED = Path(__file__).parent
 # The variables a policy's templates are given are declared once, per kind of
 # template, in `schemas.channels.TEMPLATE_VARIABLES`; `dunning.policies` refuses a
 # template that uses anything else when its policy is checked or loaded.
-# Every SMS carries an opt-out (docs/domain.md rule 5); `policy check` looks for it.
-OPT_OUT_LINES = {"en": "Reply STOP to opt out", "zh-CN": "回复TD退订"}
+# Every SMS carries an opt-out (docs/domain.md rule 5); `policy check` looks for each
+# channel's own line (`schemas.channels.ChannelSpec.opt_out`). The SMS lines, as before:
+OPT_OUT_LINES = SMS_OPT_OUT
 
 
 def search_path() -> list[Path]:

@@ -67,10 +67,10 @@ def worker_env(settings: Settings, gateway: Gateway) -> dict[str, str]:
     return {
         **cli_env(settings),
         "DUNNING_PROVIDER": "webhook",
-        "DUNNING_WEBHOOK_SMS_URL": urls.sms,
-        "DUNNING_WEBHOOK_DIALER_URL": urls.call,
-        "DUNNING_WEBHOOK_FIELD_URL": urls.field_visit,
-        "DUNNING_WEBHOOK_LEGAL_URL": urls.legal_handoff,
+        **{
+            f"DUNNING_WEBHOOK_{partner.upper()}_URL": url
+            for partner, url in urls.by_partner.items()
+        },
         "DUNNING_WEBHOOK_SECRET": SECRET.decode(),
         "DUNNING_WEBHOOK_TIMEOUT_S": str(WEBHOOK_TIMEOUT_S),
     }
