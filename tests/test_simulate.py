@@ -51,6 +51,8 @@ def test_borrowers_who_pay_on_the_first_sms_close_paid_on_day_zero() -> None:
         "third_party_sms": 0.0,
         "field_visit": 0.0,
         "legal_handoff": 0.0,
+        "email": 0.0,
+        "letter": 0.0,
     }
     assert summary.recovered == summary.at_open
     assert summary.cost == pytest.approx(40 * 0.05)
