@@ -8,12 +8,16 @@ whole log (which a hash chain alone cannot reveal) shows against the kept head.
 
 The files hold personal data as stored (the histories carry the workflow input):
 keep the folder where the case data may be.
+
+`export_archive` packs the same folder into one zip (the console's download).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -101,3 +105,21 @@ async def export_case(
     path = folder / MANIFEST
     path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+async def export_archive(
+    pool: asyncpg.Pool, client: Client | None, case_id: str, directory: Path
+) -> tuple[Path, Path]:
+    """The case's folder (`export_case`, under `directory`) packed as
+    `<directory>/<case_id>.zip`, its entries under `<case_id>/`; returns the zip's path
+    and the manifest's."""
+    manifest = await export_case(pool, client, case_id, directory / "folder")
+    archive = directory / f"{case_id}.zip"
+
+    def pack() -> None:
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as packed:
+            for path in sorted(manifest.parent.iterdir()):
+                packed.write(path, f"{case_id}/{path.name}")
+
+    await asyncio.to_thread(pack)
+    return archive, manifest
