@@ -271,3 +271,77 @@ async def test_an_unknown_case_is_not_found(base_url: str, who: dict[Role, Calle
                 f"/ui/cases/case-L-nobody-here/audit/{path}", data={"csrf": csrf, "reason": "r"}
             )
             assert answer.status_code == 404, (path, answer.text)
+
+
+# --- the same over the HTTP API -----------------------------------------------------
+
+
+async def test_the_api_verifies_and_exports_for_auditors(
+    base_url: str, who: dict[Role, Caller], pool: asyncpg.Pool, owner_pool: asyncpg.Pool
+) -> None:
+    auditor = who[Role.auditor]
+    async with browser(base_url) as http:
+        case_id = await opened(http, who, pool)
+        clean = await http.get(f"/cases/{case_id}/verify", headers=auditor.headers)
+        assert clean.status_code == 200, clean.text
+        report = clean.json()
+        assert report["ok"] is True and report["problems"] == [], report
+        assert report["case_id"] == case_id and report["rows"] >= 1
+        assert report["live"] == "open"
+
+        for body in ({}, {"reason": ""}, {"reason": "x" * 501}):
+            refused = await http.post(
+                f"/cases/{case_id}/export", json=body, headers=auditor.headers
+            )
+            assert refused.status_code == 422, refused.text
+            assert "reason" in refused.text
+        replayable = await http.post(
+            f"/cases/{case_id}/export",
+            json={"reason": "audit 9"},
+            headers={**auditor.headers, "Idempotency-Key": "export-once"},
+        )
+        assert replayable.status_code == 422, replayable.text
+        assert "Idempotency-Key" in replayable.text
+        assert await reveals(owner_pool, case_id) == []
+
+        download = await http.post(
+            f"/cases/{case_id}/export", json={"reason": "audit 9"}, headers=auditor.headers
+        )
+        assert download.status_code == 200, download.text
+        assert download.headers["content-type"] == "application/zip"
+        assert download.headers["cache-control"] == "no-store"
+        assert f'filename="audit-export-{case_id}.zip"' in download.headers["content-disposition"]
+        packed = zipfile.ZipFile(io.BytesIO(download.content))
+        manifest = json.loads(packed.read(f"{case_id}/manifest.json"))
+        for name, digest in manifest["files"].items():
+            assert hashlib.sha256(packed.read(f"{case_id}/{name}")).hexdigest() == digest, name
+        assert manifest["head_hash"] == report["head_hash"] or manifest["rows"] > report["rows"]
+        assert await reveals(owner_pool, case_id) == [(auditor.name, "export: audit 9")]
+
+        async with owner_pool.acquire() as conn, conn.transaction():
+            await conn.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
+            await conn.execute(
+                "UPDATE audit_events SET actor = 'someone-else' WHERE case_id = $1 AND seq = 1",
+                case_id,
+            )
+            await conn.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only")
+        broken = await http.get(f"/cases/{case_id}/verify", headers=auditor.headers)
+        assert broken.status_code == 200, broken.text
+        assert broken.json()["ok"] is False
+        assert broken.json()["problems"][0] == {
+            "seq": 1,
+            "check": "chain",
+            "detail": "hash does not match the row's content",
+        }
+        for role in (Role.operator, Role.supervisor, Role.service):
+            for method, path in (("GET", "verify"), ("POST", "export")):
+                answer = await http.request(
+                    method,
+                    f"/cases/{case_id}/{path}",
+                    json={"reason": "curious"} if method == "POST" else None,
+                    headers=who[role].headers,
+                )
+                assert answer.status_code == 403, (role, path, answer.text)
+        unknown = await http.get("/cases/case-L-nobody-here/verify", headers=auditor.headers)
+        assert unknown.status_code == 404, unknown.text
+    assert len(await reveals(owner_pool, case_id)) == 1

@@ -8,7 +8,8 @@
 | supervisor | what an operator may, write-offs, settlements past the threshold,   |
 |            | and the reports                                                     |
 | auditor    | reads only: status, listing, history, reports; and the audit: a     |
-|            | case's verify result, its export, a reveal with a reason (recorded) |
+|            | case's verify result and its export (recorded, with a reason), and  |
+|            | in the console a reveal of the masked fields (recorded likewise)    |
 
 The token's name is the actor: the `operator` of the command sent to the case (the
 `source` of a payment), so the case's events and the audit log record who acted.

@@ -4,7 +4,8 @@ comparison, each problem named), a reveal of the masked fields with a reason, an
 case's export (`dunning audit export`'s folder, as a zip) to download.
 
 Nothing is re-implemented: `dunning.audit.verify.verify_case`, `dunning.audit.history`
-(masking, `case_timeline`'s recorded reveal) and `dunning.audit.export`. Who may is the
+(masking, `case_timeline`'s recorded reveal) and `dunning.audit.export`, through the
+HTTP API's `dunning.api.routes_audit` (the same verify and download). Who may is the
 API's `auth.AUDIT`. A reveal and an export are POSTs with the session's CSRF token and
 a reason (`schemas.reveals.RevealTerms`), recorded in `audit_reveals` before anything
 is shown or sent; the clear fields are on that one answer only (`no-store`, never in a
@@ -13,25 +14,18 @@ URL, never logged). See docs/console.md.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
-from starlette.background import BackgroundTask
-from temporalio.service import RPCError, RPCStatusCode
 
-from activities.checkpoints import SigningKeyError
 from dunning.api import auth
 from dunning.api.cases import case_id_from_path
 from dunning.api.problems import Problem
+from dunning.api.routes_audit import export_download, unknown, verified
 from dunning.api.services import services
-from dunning.audit.export import export_archive
-from dunning.audit.history import case_timeline, record_reveal
-from dunning.audit.verify import CaseReport, verify_case
+from dunning.audit.history import case_timeline
 from dunning.console.forms import field_errors, form_field
 from dunning.console.messages import text
 from dunning.console.routes import (
@@ -45,12 +39,10 @@ from dunning.console.routes import (
     visitor_of,
 )
 from dunning.console.sessions import PATH, csrf_ok
-from dunning.db import checkpoints
 from schemas.reveals import RevealTerms
 
 router = APIRouter(prefix=PATH, include_in_schema=False)
 REASON = form_field("reason", RevealTerms.model_fields["reason"])
-EXPORT_REASON = "export: {reason}"  # an export holds the clear fields: recorded as a reveal
 
 
 def may_audit(visitor: Visitor) -> bool:
@@ -76,24 +68,6 @@ def _auditor(request: Request, visitor: Visitor, case: str) -> str | HTMLRespons
         return _message(request, visitor, "not_found", 404)
 
 
-async def _verified(request: Request, case_id: str) -> tuple[CaseReport, str | None]:
-    """`verify_case` live, with the signed checkpoints if the settings give keys; and
-    why they were not checked, if a key is unreadable."""
-    current = services(request)
-    try:
-        keys = checkpoints.verifier(current.settings)
-        unreadable = None
-    except SigningKeyError as exc:
-        keys, unreadable = None, str(exc)
-    report = await verify_case(current.pool, case_id, current.client, keys=keys)
-    return report, unreadable
-
-
-def _unknown(report: CaseReport) -> bool:
-    """No audit row and no workflow: no such case."""
-    return report.rows == 0 and report.anchor == "no workflow"
-
-
 def _page(
     request: Request, visitor: Visitor, case_id: str, code: int = 200, **values: Any
 ) -> HTMLResponse:
@@ -108,8 +82,8 @@ async def audit_page(request: Request, case: str) -> Response:
     case_id = _auditor(request, visitor, case)
     if isinstance(case_id, Response):
         return case_id
-    report, unreadable = await _verified(request, case_id)
-    if _unknown(report):
+    report, unreadable = await verified(services(request), case_id)
+    if unknown(report):
         return _message(request, visitor, "not_found", 404)
     return _page(request, visitor, case_id, report=report, unreadable=unreadable)
 
@@ -157,47 +131,13 @@ async def export(request: Request, case: str) -> Response:
     terms = _reason(posted)
     if not isinstance(terms, RevealTerms):
         return _page(request, visitor, case_id, 422, errors=terms, failed="export")
-    current = services(request)
-    if not await _exists(request, case_id):
-        return _message(request, visitor, "not_found", 404)
-    async with current.pool.acquire() as conn:
-        reason = EXPORT_REASON.format(reason=terms.reason)
-        await record_reveal(conn, case_id, visitor.principal.name, reason)
-    directory = Path(tempfile.mkdtemp(prefix="dunning-export-"))
-    try:
-        archive, _ = await export_archive(current.pool, current.client, case_id, directory)
-    except BaseException:
-        shutil.rmtree(directory, ignore_errors=True)
-        raise
-    return FileResponse(
-        archive,
-        media_type="application/zip",
-        filename=download_name(case_id),
-        headers=dict(SECURITY_HEADERS),
-        background=BackgroundTask(shutil.rmtree, directory, ignore_errors=True),
+    download = await export_download(
+        services(request), case_id, visitor.principal.name, terms.reason
     )
-
-
-def download_name(case_id: str) -> str:
-    """The export's file name: the case id (a loan id, as in every URL) and nothing else."""
-    return f"audit-export-{case_id}.zip"
-
-
-async def _exists(request: Request, case_id: str) -> bool:
-    """The case has audit rows, or Temporal knows it."""
-    current = services(request)
-    async with current.pool.acquire() as conn:
-        if await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM audit_events WHERE case_id = $1)", case_id
-        ):
-            return True
-    try:
-        await current.client.get_workflow_handle(case_id).describe()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return True
+    if download is None:
+        return _message(request, visitor, "not_found", 404)
+    download.headers.update(SECURITY_HEADERS)
+    return download
 
 
 @router.get("/cases/{case}/audit/reveal")
