@@ -77,6 +77,8 @@ ENDPOINTS = {
     "third-party-opt-out": action("third-party-opt-out", {OP, SUP}, contact=0),
     "policy": action("policy", {SUP}, to="default@1"),
     "notes": action("notes", {OP, SUP}, topic="call"),
+    "verify": Endpoint("GET", f"/cases/{MISSING}/verify", frozenset({AUD}), 404),
+    "export": Endpoint("POST", f"/cases/{MISSING}/export", frozenset({AUD}), 404, REASON),
     "report": Endpoint(
         "GET", "/reports/effectiveness?from=2020-01-01&to=2020-01-31", frozenset({SUP, AUD}), 200
     ),

@@ -3,7 +3,8 @@ Playwright (never a browser Playwright downloads; skipped without chromium, fail
 CI), against a real server on the private stack with a worker. An operator signs in,
 finds a case by its loan id, pauses it, and sees the case's refusal when pausing it
 again; requests a write-off, which a supervisor approves; an auditor has no form and a
-crafted post is refused. Screenshots of the case page and the dashboard are saved in
+crafted post is refused, and they reveal a case's masked fields with a reason
+(recorded). Screenshots of the case page, the dashboard and the audit page are saved in
 docs/screenshots/ (README, docs/console.md); the case page fits a phone's width."""
 
 from __future__ import annotations
@@ -176,6 +177,21 @@ async def test_operators_supervisors_and_auditors_in_the_browser(
                 await open_case(http, who[Role.service], other)
             await auditor.goto(f"/ui/cases/case-{other}")
             await expect(auditor.locator("#actions")).to_contain_text("reads only")
+            # Their audit page: the verify result, then a reveal with a reason.
+            auditor.on("request", lambda request: urls.append(request.url))
+            await auditor.locator("#audit-link").click()
+            await auditor.wait_for_url(f"**/ui/cases/case-{other}/audit")
+            await expect(auditor.locator("#verify-result")).to_contain_text("Intact")
+            await expect(auditor.locator("main")).not_to_contain_text("Wang Xiaoming")
+            await auditor.screenshot(path=str(SCREENSHOTS / "console-audit.png"), full_page=True)
+            titles.append(await auditor.title())
+            reveal = auditor.locator("#form-reveal")
+            await reveal.get_by_label("reason (required)").fill("complaint 2026-88")
+            await reveal.get_by_role("button", name="Reveal (recorded)").click()
+            await expect(auditor.locator("#clear-name")).to_have_text("Wang Xiaoming")
+            await expect(auditor.get_by_role("status")).to_contain_text("Recorded:")
+            titles.append(await auditor.title())
+            await auditor.goto(f"/ui/cases/case-{other}")
             await auditor.evaluate(
                 """(loan) => {
                     const form = document.createElement('form');
@@ -211,6 +227,13 @@ async def test_operators_supervisors_and_auditors_in_the_browser(
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         status = await http.get(f"/cases/case-{other}", headers=who[Role.auditor].headers)
         assert status.json()["paused"] is None  # the auditor's post did nothing
+    async with owner_pool.acquire() as conn:
+        recorded = await conn.fetch(
+            "SELECT auditor, reason FROM audit_reveals WHERE case_id = $1", f"case-{other}"
+        )
+    assert [(r["auditor"], r["reason"]) for r in recorded] == [
+        (who[Role.auditor].name, "complaint 2026-88")
+    ]
     assert urls and titles
     # Nothing the content security policy blocked, no script error; the expected
     # refusals (409, 403) are the only failed loads.

@@ -11,7 +11,14 @@ from fastapi import FastAPI
 from pydantic.json_schema import models_json_schema
 from temporalio.client import Client
 
-from dunning.api import problems, routes_actions, routes_cases, routes_health, routes_reports
+from dunning.api import (
+    problems,
+    routes_actions,
+    routes_audit,
+    routes_cases,
+    routes_health,
+    routes_reports,
+)
 from dunning.api.idempotency import IdempotencyMiddleware
 from dunning.api.limits import BodyLimitMiddleware
 from dunning.api.problems import ProblemDetails
@@ -72,6 +79,7 @@ def create_app(
     app.include_router(routes_actions.router)
     app.include_router(routes_health.router)
     app.include_router(routes_reports.router)
+    app.include_router(routes_audit.router)
     console.install(app, settings)
 
     def openapi() -> dict[str, Any]:

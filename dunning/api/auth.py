@@ -7,7 +7,9 @@
 |            | threshold), payments, and every read                                |
 | supervisor | what an operator may, write-offs, settlements past the threshold,   |
 |            | and the reports                                                     |
-| auditor    | reads only: status, listing, history, reports                       |
+| auditor    | reads only: status, listing, history, reports; and the audit: a     |
+|            | case's verify result and its export (recorded, with a reason), and  |
+|            | in the console a reveal of the masked fields (recorded likewise)    |
 
 The token's name is the actor: the `operator` of the command sent to the case (the
 `source` of a payment), so the case's events and the audit log record who acted.
@@ -35,6 +37,7 @@ READ = frozenset({OPERATOR, SUPERVISOR, AUDITOR})  # listing and history
 ACTIONS = frozenset({OPERATOR, SUPERVISOR})
 APPROVALS = frozenset({SUPERVISOR})  # write-off
 REPORTS = frozenset({SUPERVISOR, AUDITOR})  # effectiveness figures
+AUDIT = frozenset({AUDITOR})  # verify, export, reveal personal data with a reason
 
 bearer = HTTPBearer(
     auto_error=False,

@@ -8,12 +8,18 @@ whole log (which a hash chain alone cannot reveal) shows against the kept head.
 
 The files hold personal data as stored (the histories carry the workflow input):
 keep the folder where the case data may be.
+
+`export_archive` packs the same folder into one zip, and `recorded_export` is the
+download of the console and the HTTP API: the case known, the reveal on record
+(`audit_reveals`, reason `export: …`) before the zip is made.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,8 +30,10 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.audit_store import read_rows
+from dunning.audit.history import record_reveal
 
 MANIFEST = "manifest.json"
+EXPORT_REASON = "export: {reason}"  # an export holds the clear fields: recorded as a reveal
 
 
 async def run_histories(client: Client, case_id: str) -> list[tuple[str, WorkflowHistory]]:
@@ -101,3 +109,55 @@ async def export_case(
     path = folder / MANIFEST
     path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+async def export_archive(
+    pool: asyncpg.Pool, client: Client | None, case_id: str, directory: Path
+) -> tuple[Path, Path]:
+    """The case's folder (`export_case`, under `directory`) packed as
+    `<directory>/<case_id>.zip`, its entries under `<case_id>/`; returns the zip's path
+    and the manifest's."""
+    manifest = await export_case(pool, client, case_id, directory / "folder")
+    archive = directory / f"{case_id}.zip"
+
+    def pack() -> None:
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as packed:
+            for path in sorted(manifest.parent.iterdir()):
+                packed.write(path, f"{case_id}/{path.name}")
+
+    await asyncio.to_thread(pack)
+    return archive, manifest
+
+
+def archive_name(case_id: str) -> str:
+    """The download's file name: the case id (a loan id, as in every URL), nothing else."""
+    return f"audit-export-{case_id}.zip"
+
+
+async def known_case(pool: asyncpg.Pool, client: Client, case_id: str) -> bool:
+    """The case has audit rows, or Temporal knows it."""
+    async with pool.acquire() as conn:
+        if await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM audit_events WHERE case_id = $1)", case_id
+        ):
+            return True
+    try:
+        await client.get_workflow_handle(case_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+async def recorded_export(
+    pool: asyncpg.Pool, client: Client, case_id: str, auditor: str, reason: str, directory: Path
+) -> Path | None:
+    """The case's zip under `directory` (`export_archive`), once the reveal is recorded;
+    None, and nothing recorded, for a case nobody knows."""
+    if not await known_case(pool, client, case_id):
+        return None
+    async with pool.acquire() as conn:
+        await record_reveal(conn, case_id, auditor, EXPORT_REASON.format(reason=reason))
+    archive, _ = await export_archive(pool, client, case_id, directory)
+    return archive

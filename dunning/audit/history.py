@@ -108,10 +108,17 @@ async def case_timeline(
     async with pool.acquire() as conn, conn.transaction():
         rows = await read_rows(conn, case_id)
         if reveal_by is not None and rows:
-            await conn.execute(
-                "INSERT INTO audit_reveals (case_id, auditor, reason) VALUES ($1, $2, $3)",
-                case_id,
-                reveal_by.strip(),
-                (reason or "").strip(),
-            )
+            await record_reveal(conn, case_id, reveal_by, reason or "")
     return timeline(rows, reveal=reveal_by is not None)
+
+
+async def record_reveal(conn: asyncpg.Connection, case_id: str, auditor: str, reason: str) -> None:
+    """Put a reveal on record (`audit_reveals`): who, why, when (the database's now)."""
+    if not (auditor.strip() and reason.strip()):
+        raise ValueError("a reveal needs an auditor id and a reason")
+    await conn.execute(
+        "INSERT INTO audit_reveals (case_id, auditor, reason) VALUES ($1, $2, $3)",
+        case_id,
+        auditor.strip(),
+        reason.strip(),
+    )

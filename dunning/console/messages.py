@@ -130,6 +130,55 @@ _TEXT: dict[str, tuple[str, str]] = {
     "nothing_today": ("Nothing yet today.", "今日暂无。"),
     "dashboard_only": ("The dashboard is for supervisors.", "看板仅供主管使用。"),
     "skip_to_content": ("Skip to content", "跳到正文"),
+    # the auditors' page (audit_pages.py, audit.html.j2)
+    "audit": ("Audit of", "审计："),
+    "audit_link": ("Audit: verify, reveal, export", "审计：校验、查看明文、导出"),
+    "audit_only": ("The audit pages are for auditors.", "审计页面仅供审计员使用。"),
+    "audit_again": ("Verify again", "重新校验"),
+    "back_to_case": ("Back to the case", "返回案件"),
+    "verify": ("Verify", "完整性校验"),
+    "verify_ok": (
+        "Intact: the chain, the fold, the anchors and the live case agree.",
+        "完整：哈希链、事件重放、锚点与在线案件一致。",
+    ),
+    "verify_broken": ("Broken: {n} problem(s), listed below.", "已损坏：{n} 个问题，见下表。"),
+    "audit_rows": ("Audit rows", "审计记录数"),
+    "legacy_rows": ("{n} before the chain", "其中 {n} 条早于哈希链"),
+    "head_hash": ("Head hash", "链头哈希"),
+    "checkpoint": ("Signed checkpoint", "签名检查点"),
+    "anchor": ("Anchor in the history", "历史中的锚点"),
+    "live": ("Live comparison", "与在线案件比对"),
+    "keys_unreadable": ("Checkpoint keys unreadable: {problem}", "检查点密钥无法读取：{problem}"),
+    "check": ("Check", "检查项"),
+    "problem": ("Problem", "问题"),
+    "reveal": ("Reveal the masked fields", "查看脱敏字段明文"),
+    "reveal_note": (
+        "Names, phones, e-mail and postal addresses are shown in clear on the next page only, "
+        "once your name and reason are recorded.",
+        "记录您的姓名和原因后，仅在下一页显示姓名、电话、邮箱和地址明文。",
+    ),
+    "reveal_button": ("Reveal (recorded)", "查看明文（将被记录）"),
+    "revealed": (
+        "Recorded: {name} revealed this case's personal data. This page is not kept.",
+        "已记录：{name} 查看了本案个人信息明文。本页不会被缓存。",
+    ),
+    "borrower": ("Borrower", "借款人"),
+    "name": ("Name", "姓名"),
+    "phones": ("Phones", "电话"),
+    "address": ("Address", "地址"),
+    "email": ("E-mail", "邮箱"),
+    "emergency_contact": ("Emergency contact", "紧急联系人"),
+    "clear_timeline": ("Timeline, in clear", "时间线（明文）"),
+    "clear_fields": ("recorded fields (in clear)", "记录字段（明文）"),
+    "export": ("Export", "导出"),
+    "export_note": (
+        "A zip of what `dunning audit export` writes: the audit rows, every run's history "
+        "and manifest.json. It holds personal data in clear: the download is recorded as "
+        "a reveal.",
+        "`dunning audit export` 的输出打包为 zip：审计记录、各次运行历史和 manifest.json。"
+        "其中含个人信息明文，下载将作为一次查看被记录。",
+    ),
+    "export_button": ("Download the export (recorded)", "下载导出文件（将被记录）"),
     # case states (schemas.status.CaseStateName)
     "state.open": ("open", "进行中"),
     "state.paused": ("paused", "已暂停"),

@@ -454,10 +454,21 @@ async def dashboard_page(request: Request) -> Response:
     return _render(request, visitor, "dashboard.html.j2", figures=figures)
 
 
+# For the console's other pages (`audit_pages`): the same visitor, pages and forms.
+visitor_of = _visitor
+render = _render
+see = _see
+posted_form = _form
+csrf_refused = _csrf_refused
+
+
 def install(app: FastAPI, settings: Settings) -> None:
     """Serve the console under /ui on `app`."""
+    from dunning.console import audit_pages  # it builds on this module's helpers
+
     app.state.console_signer = Signer(settings)
     app.include_router(router)
+    app.include_router(audit_pages.router)
     app.mount(f"{PATH}/static", StaticFiles(directory=HERE / "static"), name="console-static")
 
     for kind in (RPCError, OSError):  # Temporal or PostgreSQL not answering: a page
