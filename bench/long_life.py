@@ -47,10 +47,9 @@ from dunning.db.checkpoints import verifier
 from dunning.localstack import stack
 from dunning.logging_setup import configure
 from dunning.runtime import build_worker
-from dunning.samples import sample_case
+from dunning.samples import daily_sms, sample_case
 from dunning.settings import Settings
 from dunning.temporal_client import data_converter
-from schemas.policy import Policy
 from schemas.status import CaseStatus
 from workflows.inputs import LoanCollectionInput
 from workflows.loan_collection import LoanCollection
@@ -58,24 +57,6 @@ from workflows.search import ALL_KEYS
 
 MAX_RUN_EVENTS = 10_000
 console = Console()
-
-
-def daily_sms(days: int) -> Policy:
-    return Policy.model_validate(
-        {
-            "name": "daily",
-            "version": 1,
-            "compliance": "cn",
-            "stages": [
-                {
-                    "name": "reminder",
-                    "from_dpd": 1,
-                    "actions": [{"channel": "sms", "template": "reminder", "every_days": 1}],
-                },
-                {"name": "legal", "from_dpd": days + 1, "actions": [{"channel": "legal_handoff"}]},
-            ],
-        }
-    )
 
 
 def _test_server() -> str:

@@ -65,3 +65,23 @@ def sample_case(loan_id: str = "L-1001", **overrides: Any) -> CaseInput:
 def accelerated(day: timedelta = timedelta(seconds=1)) -> Policy:
     """The demo policy's shape with a day of `day` (at most an hour: see day_length)."""
     return load("demo").model_copy(update={"day_length": day})
+
+
+def daily_sms(days: int) -> Policy:
+    """A reminder stage with an SMS every day for `days` days, then a legal handoff that
+    closes the case: a long life with nothing from outside (bench/long_life.py, its test)."""
+    return Policy.model_validate(
+        {
+            "name": "daily",
+            "version": 1,
+            "compliance": "cn",
+            "stages": [
+                {
+                    "name": "reminder",
+                    "from_dpd": 1,
+                    "actions": [{"channel": "sms", "template": "reminder", "every_days": 1}],
+                },
+                {"name": "legal", "from_dpd": days + 1, "actions": [{"channel": "legal_handoff"}]},
+            ],
+        }
+    )

@@ -24,6 +24,7 @@ from temporalio.worker import Worker
 from dunning.localstack import stack
 from dunning.settings import Settings
 from dunning.temporal_client import connect, data_converter
+from tests.api_support import serving
 from worker import build_worker
 from workflows.search import ALL_KEYS
 
@@ -112,3 +113,18 @@ async def dev_worker(
     """A worker on the dev server (real time)."""
     async with build_worker(dev_client, pool, task_queue, stack_settings) as worker:
         yield worker
+
+
+@pytest.fixture
+async def base_url(
+    dev_worker: Worker,
+    dev_client: Client,
+    pool: asyncpg.Pool,
+    stack_settings: Settings,
+    task_queue: str,
+) -> AsyncIterator[str]:
+    """The API and the console served on a loopback port, with a worker on the test's
+    task queue."""
+    settings = stack_settings.model_copy(update={"task_queue": task_queue})
+    async with serving(settings, dev_client, pool) as url:
+        yield url

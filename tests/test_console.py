@@ -10,7 +10,6 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -32,19 +31,6 @@ from tests.console_support import PERSONAL, csrf_of, open_case, sign_in, title_o
 
 HREF = re.compile(r'href="([^"]+)"')
 ACTION = re.compile(r'action="([^"]+)"')
-
-
-@pytest.fixture
-async def base_url(
-    dev_worker: Worker,
-    dev_client: Client,
-    pool: asyncpg.Pool,
-    stack_settings: Settings,
-    task_queue: str,
-) -> AsyncIterator[str]:
-    settings = stack_settings.model_copy(update={"task_queue": task_queue})
-    async with serving(settings, dev_client, pool) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

@@ -16,18 +16,14 @@ import json
 import re
 import uuid
 import zipfile
-from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
 import pytest
-from temporalio.client import Client
-from temporalio.worker import Worker
 
 from activities.audit_store import read_rows
-from dunning.settings import Settings
 from schemas.roles import Role
-from tests.api_support import Caller, callers, serving
+from tests.api_support import Caller, callers
 from tests.console_support import csrf_of, open_case, sign_in, title_of
 
 HREF = re.compile(r'(?:href|action)="([^"]+)"')
@@ -45,19 +41,6 @@ PERSONAL = (
     "1234 5678",
     "Century",
 )
-
-
-@pytest.fixture
-async def base_url(
-    dev_worker: Worker,
-    dev_client: Client,
-    pool: asyncpg.Pool,
-    stack_settings: Settings,
-    task_queue: str,
-) -> AsyncIterator[str]:
-    settings = stack_settings.model_copy(update={"task_queue": task_queue})
-    async with serving(settings, dev_client, pool) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

@@ -10,37 +10,19 @@ docs/screenshots/ (README, docs/console.md); the case page fits a phone's width.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import httpx
-import pytest
-from temporalio.client import Client
-from temporalio.worker import Worker
 
-from dunning.settings import Settings
 from schemas.roles import Role
-from tests.api_support import Caller, callers, serving
+from tests.api_support import Caller, callers
 from tests.console_support import PERSONAL, open_case
 from tests.factories import case_payload
 from tests.test_report_page import ARGS, SCREENSHOTS, chromium
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-async def base_url(
-    dev_worker: Worker,
-    dev_client: Client,
-    pool: asyncpg.Pool,
-    stack_settings: Settings,
-    task_queue: str,
-) -> AsyncIterator[str]:
-    settings = stack_settings.model_copy(update={"task_queue": task_queue})
-    async with serving(settings, dev_client, pool) as url:
-        yield url
 
 
 ERRORS: list[str] = []  # the browser's console errors (a blocked script or style, ...)

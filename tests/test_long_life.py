@@ -14,7 +14,7 @@ from temporalio.worker import Worker
 
 from dunning.audit.replay import fetch_histories, replay_histories
 from dunning.audit.verify import verify_case
-from schemas.policy import Policy
+from dunning.samples import daily_sms
 from schemas.status import CaseStatus
 from tests.factories import case_input
 from tests.records import audit_events
@@ -25,24 +25,6 @@ MAX_RUN_EVENTS = 10_000
 DAYS = 730
 
 
-def _daily_sms() -> Policy:
-    return Policy.model_validate(
-        {
-            "name": "daily",
-            "version": 1,
-            "compliance": "cn",
-            "stages": [
-                {
-                    "name": "reminder",
-                    "from_dpd": 1,
-                    "actions": [{"channel": "sms", "template": "reminder", "every_days": 1}],
-                },
-                {"name": "legal", "from_dpd": DAYS + 1, "actions": [{"channel": "legal_handoff"}]},
-            ],
-        }
-    )
-
-
 @pytest.mark.timeout(900)
 async def test_a_case_open_for_two_years_keeps_every_run_small_and_replays(
     ts_env: WorkflowEnvironment, ts_worker: Worker, pool: asyncpg.Pool, task_queue: str
@@ -50,7 +32,7 @@ async def test_a_case_open_for_two_years_keeps_every_run_small_and_replays(
     case = case_input("L-long")
     handle = await ts_env.client.start_workflow(
         LoanCollection.run,
-        LoanCollectionInput(case=case, policy=_daily_sms()),
+        LoanCollectionInput(case=case, policy=daily_sms(DAYS)),
         id=case.case_id,
         task_queue=task_queue,
     )

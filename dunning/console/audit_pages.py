@@ -95,8 +95,12 @@ def _reason(posted: dict[str, str]) -> RevealTerms | dict[str, str]:
         return field_errors(exc)
 
 
-@router.post("/cases/{case}/audit/reveal")
-async def reveal(request: Request, case: str) -> Response:
+async def _reasoned(
+    request: Request, case: str, failed: str
+) -> Response | tuple[Visitor, str, str, RevealTerms]:
+    """What a reveal and an export both check first: the form's CSRF token, the
+    auditor's right to the case, the reason. Either the refusal to answer with, or who
+    asks, for which case, and why."""
     visitor = await visitor_of(request)
     posted = await posted_form(request)
     if not csrf_ok(visitor.session, posted.get("csrf")):
@@ -107,11 +111,18 @@ async def reveal(request: Request, case: str) -> Response:
     assert visitor.principal is not None
     terms = _reason(posted)
     if not isinstance(terms, RevealTerms):
-        return _page(request, visitor, case_id, 422, errors=terms, failed="reveal")
+        return _page(request, visitor, case_id, 422, errors=terms, failed=failed)
+    return visitor, case_id, visitor.principal.name, terms
+
+
+@router.post("/cases/{case}/audit/reveal")
+async def reveal(request: Request, case: str) -> Response:
+    asked = await _reasoned(request, case, "reveal")
+    if isinstance(asked, Response):
+        return asked
+    visitor, case_id, auditor, terms = asked
     # Recorded (same transaction as the read) before anything is shown.
-    rows = await case_timeline(
-        services(request).pool, case_id, visitor.principal.name, terms.reason
-    )
+    rows = await case_timeline(services(request).pool, case_id, auditor, terms.reason)
     if not rows:
         return _message(request, visitor, "not_found", 404)
     borrower = rows[0].payload.get("case", {}).get("borrower") or {}
@@ -120,20 +131,11 @@ async def reveal(request: Request, case: str) -> Response:
 
 @router.post("/cases/{case}/audit/export")
 async def export(request: Request, case: str) -> Response:
-    visitor = await visitor_of(request)
-    posted = await posted_form(request)
-    if not csrf_ok(visitor.session, posted.get("csrf")):
-        return csrf_refused(request, visitor)
-    case_id = _auditor(request, visitor, case)
-    if isinstance(case_id, Response):
-        return case_id
-    assert visitor.principal is not None
-    terms = _reason(posted)
-    if not isinstance(terms, RevealTerms):
-        return _page(request, visitor, case_id, 422, errors=terms, failed="export")
-    download = await export_download(
-        services(request), case_id, visitor.principal.name, terms.reason
-    )
+    asked = await _reasoned(request, case, "export")
+    if isinstance(asked, Response):
+        return asked
+    visitor, case_id, auditor, terms = asked
+    download = await export_download(services(request), case_id, auditor, terms.reason)
     if download is None:
         return _message(request, visitor, "not_found", 404)
     download.headers.update(SECURITY_HEADERS)
