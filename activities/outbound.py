@@ -6,7 +6,9 @@ the text itself, or a document made of it), hands the attempt to its partner's
 provider and heartbeats while the provider answers, so a withdrawal (the workflow
 cancelling the attempt) reaches it. A request the provider is already handling is let
 finish: if the provider accepts it, that is the truth the case records; if not, the
-attempt ends as withdrawn.
+attempt ends as withdrawn. A channel a person performs (`person`: a call task) waits for
+the person, so a withdrawal stops the wait itself (the task leaves the queue unless it
+was completed meanwhile: `activities/providers/call_queue.py`).
 """
 
 from __future__ import annotations
@@ -43,9 +45,11 @@ RENDERERS: dict[Rendering, Callable[[str, OutboundRequest], Content]] = {
 }
 
 
-async def delivering(call: Awaitable[ProviderReceipt]) -> ProviderReceipt:
+async def delivering(call: Awaitable[ProviderReceipt], waits: bool = False) -> ProviderReceipt:
     """Await a provider call, heartbeating; on cancellation, let a call in flight end
-    and return its receipt if the provider accepted, else end as cancelled."""
+    and return its receipt if the provider accepted, else end as cancelled. `waits`: the
+    call waits for a person; cancellation is passed to it (it answers with a receipt if
+    the person finished first)."""
     task = asyncio.ensure_future(call)
     try:
         while True:
@@ -54,6 +58,8 @@ async def delivering(call: Awaitable[ProviderReceipt]) -> ProviderReceipt:
                 return task.result()
             activity.heartbeat()
     except asyncio.CancelledError:
+        if waits:
+            task.cancel()
         try:
             receipt = await task
         except Exception:  # the provider did not take it: withdrawn
@@ -77,7 +83,8 @@ class OutboundActivities:
         """Render, deliver, log: what every outbound activity does."""
         spec = CHANNELS[request.channel]
         content = self._content(request)
-        receipt = await delivering(self._providers[spec.partner].deliver(request, content))
+        provider = self._providers[spec.partner]
+        receipt = await delivering(provider.deliver(request, content), waits=spec.person)
         return self._logged(request, receipt)
 
     def _content(self, request: OutboundRequest) -> Content:

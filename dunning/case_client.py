@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, get_args
 
 from pydantic import BaseModel
@@ -21,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
+from schemas.call_tasks import ClaimAnswer, ClaimCheck
 from schemas.case import case_id_for
 from schemas.commands import Pause, Payment, Resume
 from schemas.refusals import Refusal
@@ -77,6 +79,23 @@ async def _handle(client: Client, case_id: str, *, must_be_open: bool) -> Workfl
 async def status(client: Client, case_id: str) -> CaseStatus:
     handle = await _handle(client, case_id, must_be_open=False)
     return await handle.query(LoanCollection.status)
+
+
+async def attempt_check(
+    client: Client, workflow_id: str, idempotency_key: str, at: datetime
+) -> ClaimAnswer:
+    """Whether the case still allows the attempt in flight under `idempotency_key` at
+    `at` (a collector's claim of its call task); an unknown case refuses."""
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        answer: ClaimAnswer = await handle.query(
+            LoanCollection.attempt_check, ClaimCheck(idempotency_key=idempotency_key, at=at)
+        )
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return ClaimAnswer(allowed=False, rule="case_not_found", detail="no such case")
+        raise
+    return answer
 
 
 async def act(client: Client, case_id: str, update: Update, command: BaseModel) -> ActionResult:

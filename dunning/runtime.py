@@ -24,6 +24,7 @@ from activities.agreements import AgreementActivities
 from activities.audit import AuditActivities
 from activities.outbound import OutboundActivities
 from activities.providers.base import Provider
+from activities.providers.call_queue import CallQueueProvider
 from activities.providers.sandbox import SandboxProvider
 from activities.providers.smtp import SmtpConfig, SmtpProvider
 from activities.providers.webhook import WebhookProvider, WebhookUrls, url_setting
@@ -109,8 +110,10 @@ def providers_by_partner(
 ) -> dict[Partner, Provider]:
     """The provider of each partner of the channel table: `provider` for all but the
     e-mail, which goes over SMTP when a server is set (or the provider is not the
-    sandbox: then an unset server refuses e-mails, naming the setting)."""
+    sandbox: then an unset server refuses e-mails, naming the setting), and the
+    collectors, who are people: their team's queue in PostgreSQL."""
     providers: dict[Partner, Provider] = {partner: provider for partner in PARTNERS}
+    providers["collectors"] = CallQueueProvider(pool)
     if settings.smtp_host or not isinstance(provider, SandboxProvider):
         providers["email"] = SmtpProvider(smtp_config(settings), pool)
     return providers

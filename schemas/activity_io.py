@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,6 +13,24 @@ from schemas.channels import Channel
 from schemas.events import AuditRecord
 
 IO = ConfigDict(extra="forbid", frozen=True)
+
+
+class CallTaskFacts(BaseModel):
+    """What a call task of the collectors' queue carries besides the case: its team and
+    the facts it is ordered by (schemas.call_tasks.PRIORITY). No personal data."""
+
+    model_config = IO
+
+    team: str
+    stage_rank: int = Field(description="the stage's position in the policy, 0 first")
+    balance: Decimal = Field(description="outstanding, in the loan's currency")
+    currency: str
+    promise_due: date | None = Field(
+        default=None, description="the pay-by date of the case's last broken promise"
+    )
+    phone_index: int = Field(
+        default=0, ge=0, description="which of the borrower's phones (never the number)"
+    )
 
 
 class OutboundRequest(BaseModel):
@@ -29,6 +49,11 @@ class OutboundRequest(BaseModel):
     language: Language
     template: str | None = None
     variables: dict[str, str] = Field(default_factory=dict)
+    task: CallTaskFacts | None = Field(
+        default=None,
+        description="a channel a person performs (schemas/channels.py `person`)",
+        exclude_if=lambda value: value is None,  # every other request: as before
+    )
 
 
 class ProviderReceipt(BaseModel):

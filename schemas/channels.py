@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 Channel = Literal[
-    "sms", "call", "field_visit", "legal_handoff", "third_party_sms", "email", "letter"
+    "sms",
+    "call",
+    "field_visit",
+    "legal_handoff",
+    "third_party_sms",
+    "email",
+    "letter",
+    "agent_call",
 ]
 # What an attempt is addressed to: the borrower's current phone (the first not reported
 # invalid), an emergency contact's phone, the borrower's id (partners who look the
@@ -22,8 +29,9 @@ Channel = Literal[
 Address = Literal["phone", "third_party_phone", "borrower_id", "email", "postal_address"]
 # Which partner carries it: one webhook URL setting per partner (`DUNNING_WEBHOOK_<X>_URL`).
 # `email` is delivered over SMTP (`activities/providers/smtp.py`), not a webhook.
-# `mail` is the print-and-mail house that prints letters and posts them.
-Partner = Literal["sms", "dialer", "field", "legal", "email", "mail"]
+# `mail` is the print-and-mail house that prints letters and posts them. `collectors` are
+# people: the team's work queue in PostgreSQL (`activities/providers/call_queue.py`).
+Partner = Literal["sms", "dialer", "field", "legal", "email", "mail", "collectors"]
 # Which variables its template is given (see TEMPLATE_VARIABLES).
 TemplateKind = Literal["message", "third_party", "letter"]
 # What a rendered template is handed over as: the text itself, or a document made of
@@ -82,6 +90,11 @@ class ChannelSpec:
     # rule 5): `policy check` refuses a template without it. None: no such line.
     opt_out: dict[str, str] | None = None
     rendering: Rendering = "text"
+    # A person performs it: the attempt is a task in the team's queue (the request
+    # carries the task's facts, `schemas.activity_io.CallTaskFacts`), it lasts until the
+    # collector completes it or its deadline (no per-try timeout), and a withdrawal
+    # takes it out of the queue (docs/console.md, "The collectors' queue").
+    person: bool = False
 
 
 @dataclass(frozen=True)
@@ -222,6 +235,22 @@ CHANNELS: dict[Channel, ChannelSpec] = {
             personal=("recipient", "body", "document"),
             deadline=True,
             rendering="pdf",
+        ),
+        ChannelSpec(
+            name="agent_call",
+            activity="queue_agent_call",
+            partner="collectors",
+            address="phone",
+            template=None,
+            guarded=True,  # checked at decision, re-checked when a collector claims it
+            capped=True,  # a collector's call counts toward the call caps like a dialer's
+            once=False,
+            ceased_by=frozenset({"call", "all"}),
+            default_outcome="unknown",  # a collector completes it with an outcome
+            attempt_event="contact_attempted",
+            personal=("recipient",),  # never stored with the task (the case holds it)
+            deadline=True,  # a task expires at the end of the borrower's contact window
+            person=True,
         ),
     )
 }

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.call_tasks import TEAM_PATTERN
 from schemas.channels import CHANNELS, TEMPLATED, Channel
 
 FROZEN = ConfigDict(extra="forbid", frozen=True)
@@ -67,6 +68,13 @@ class ActionSpec(BaseModel):
     every_days: int | None = Field(default=None, ge=1, le=365)
     at_days: tuple[int, ...] | None = Field(default=None, min_length=1)
     start_day: int = Field(default=0, ge=0, le=3650)
+    team: str | None = Field(
+        default=None,
+        pattern=TEAM_PATTERN,
+        description="a channel a person performs (agent_call): the team whose queue its "
+        "tasks join (schemas.call_tasks.DEFAULT_TEAM when none)",
+        exclude_if=lambda value: value is None,  # policies without one dump as before
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> ActionSpec:
@@ -81,6 +89,8 @@ class ActionSpec(BaseModel):
             raise ValueError(f"an {self.channel} action needs a template")
         if CHANNELS[self.channel].once and self.every_days is not None:
             raise ValueError(f"{self.channel} happens once: every_days is not allowed")
+        if self.team is not None and not CHANNELS[self.channel].person:
+            raise ValueError(f"team: only for a channel a person performs, not {self.channel}")
         return self
 
     def occurrence_day(self, index: int) -> int | None:

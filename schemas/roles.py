@@ -14,6 +14,9 @@ class Role(StrEnum):
     operator = "operator"  # collectors and operators: actions, reads
     supervisor = "supervisor"  # what an operator may, and approvals (four eyes)
     auditor = "auditor"  # reads, reveals with a reason; no action
+    # a team's call tasks: claim, the claimed task's phone (recorded), complete it (a
+    # promise on its case included); nothing else
+    collector = "collector"
 
 
 # What each role may also do, beyond itself: a supervisor may act where an operator may.
@@ -22,6 +25,7 @@ INCLUDES: dict[Role, frozenset[Role]] = {
     Role.operator: frozenset({Role.operator}),
     Role.supervisor: frozenset({Role.supervisor, Role.operator}),
     Role.auditor: frozenset({Role.auditor}),
+    Role.collector: frozenset({Role.collector}),
 }
 
 

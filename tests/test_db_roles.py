@@ -29,6 +29,7 @@ EXPECTED = {
     "outbox": {"SELECT", "INSERT"},
     "api_tokens": {"SELECT"},
     "api_idempotency": {"SELECT", "INSERT", "UPDATE", "DELETE"},
+    "call_tasks": {"SELECT", "INSERT", "UPDATE"},
     "schema_migrations": {"SELECT"},
 }
 ALL = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")

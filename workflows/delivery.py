@@ -57,6 +57,16 @@ def withdrawal(state: CaseState, effect: Effect) -> Block | None:
     return None
 
 
+def claim_check(state: CaseState, effect: Effect, now: datetime) -> Block | None:
+    """Why a collector may not make the in-flight `effect` at `now` (a task of the
+    collectors' queue, claimed): a withdrawal's reason, or the guard's (the contact
+    window, the caps, stops); None: go ahead."""
+    block = withdrawal(state, effect)
+    if block is not None:
+        return block
+    return compliance.check(state, effect.channel, now)
+
+
 def retry_at(state: CaseState, deadline: datetime) -> datetime:
     """When an attempt that expired at `deadline` is decided again: the next opening
     after the window's close (a policy without a window: at once)."""

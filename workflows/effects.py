@@ -3,13 +3,26 @@ event its receipt becomes. Both read the channel table (`schemas/channels.py`)."
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from schemas.activity_io import OutboundRequest, ProviderReceipt, agreement_reference
+from schemas.activity_io import (
+    CallTaskFacts,
+    OutboundRequest,
+    ProviderReceipt,
+    agreement_reference,
+)
+from schemas.call_tasks import DEFAULT_TEAM
 from schemas.channels import CHANNELS, ON_BORROWER, TEMPLATE_VARIABLES
-from schemas.events import ContactAttempted, Event, FieldVisitScheduled, HandedToLegal
+from schemas.events import (
+    ContactAttempted,
+    Event,
+    FieldVisitScheduled,
+    HandedToLegal,
+    PromiseEnded,
+    PromiseMade,
+)
 from schemas.money import minor_units
 from workflows.decide import Effect
 from workflows.state import CaseState
@@ -49,7 +62,35 @@ def outbound_request(state: CaseState, effect: Effect, now: datetime) -> Outboun
         language=borrower.language,
         template=effect.template,
         variables=template_variables(state, effect, now),
+        task=call_task_facts(state, effect) if spec.person else None,
     )
+
+
+def call_task_facts(state: CaseState, effect: Effect) -> CallTaskFacts:
+    """What a task of the collectors' queue is ordered by (schemas.call_tasks.PRIORITY),
+    and its team: the action's, else the default."""
+    stage = state.stage
+    action = stage.actions[effect.action_index] if stage is not None else None
+    return CallTaskFacts(
+        team=(action.team if action is not None else None) or DEFAULT_TEAM,
+        stage_rank=max(state.stage_index, 0),
+        balance=state.balance.total,
+        currency=state.case.loan.currency,
+        promise_due=broken_promise_due(state),
+        phone_index=effect.phone_index,
+    )
+
+
+def broken_promise_due(state: CaseState) -> date | None:
+    """The pay-by date of the last promise among the recent events that ended unkept."""
+    made: date | None = None
+    broken: date | None = None
+    for _, event in state.recent:
+        if isinstance(event, PromiseMade):
+            made = event.pay_by
+        elif isinstance(event, PromiseEnded) and not event.kept and made is not None:
+            broken = made
+    return broken
 
 
 def template_variables(state: CaseState, effect: Effect, now: datetime) -> dict[str, str]:

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         AuditBatch,
         ProviderReceipt,
     )
+    from schemas.call_tasks import ClaimAnswer, ClaimCheck
     from schemas.channels import CHANNELS
     from schemas.commands import (
         Approve,
@@ -403,6 +404,20 @@ class LoanCollection:
     def status(self) -> CaseStatus:
         return self._status()
 
+    @workflow.query
+    def attempt_check(self, question: ClaimCheck) -> ClaimAnswer:
+        """A collector claims the call task of the attempt in flight: the guard again,
+        at the claim's time (`delivery.claim_check`)."""
+        flight = self._in_flight
+        if flight is None or flight.effect.idempotency_key != question.idempotency_key:
+            return ClaimAnswer(
+                allowed=False, rule="not_in_flight", detail="the case no longer waits for it"
+            )
+        block = flight.withdrawn or delivery.claim_check(self._state, flight.effect, question.at)
+        if block is None:
+            return ClaimAnswer(allowed=True)
+        return ClaimAnswer(allowed=False, rule=block.rule, detail=block.detail)
+
     def _check(self, command: BaseModel) -> None:
         """Validator: reject (no trace in history) unless the rule accepts the command.
         Validators run live only, never on replay: a case about to move to the current
@@ -573,11 +588,14 @@ class LoanCollection:
         recorded as sent). The attempt stops at its deadline, the window's close."""
         state, now = self._state, workflow.now()
         ends = delivery.deadline(state, effect, now)
+        # A person's attempt (a call task) lasts until they finish it: its deadline
+        # bounds it, heartbeats tell a dead worker; a provider's try is short.
+        person = CHANNELS[effect.channel].person
         handle = workflow.start_activity(
             CHANNELS[effect.channel].activity,
             outbound_request(state, effect, now),
             result_type=ProviderReceipt,
-            start_to_close_timeout=PROVIDER_TIMEOUT,
+            start_to_close_timeout=None if person else PROVIDER_TIMEOUT,
             schedule_to_close_timeout=ends - now if ends is not None else None,
             heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=PROVIDER_RETRY,

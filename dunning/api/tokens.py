@@ -2,7 +2,9 @@
 
 `dunning token create --role ROLE --name NAME` prints a token once; nothing can show
 it again. A token has a role (what it may do) and a name (who acts: recorded as the
-operator of every action taken with it). Revoking keeps the row for the record.
+operator of every action taken with it); a collector's also a team (`--team`: whose
+call tasks they work, schemas.call_tasks.DEFAULT_TEAM when none). Revoking keeps the
+row for the record.
 """
 
 from __future__ import annotations
@@ -15,16 +17,24 @@ from datetime import datetime
 
 import asyncpg
 
+from schemas.call_tasks import DEFAULT_TEAM, TEAM_PATTERN
 from schemas.roles import Role
 
 TOKEN_BYTES = 32
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+TEAM = re.compile(TEAM_PATTERN)
 
 
 @dataclass(frozen=True)
 class Principal:
     role: Role
     name: str
+    team: str | None = None  # a collector's team (their token's)
+
+    @property
+    def queue(self) -> str:
+        """The team whose call tasks this principal works."""
+        return self.team or DEFAULT_TEAM
 
     @property
     def id(self) -> str:
@@ -39,6 +49,7 @@ class TokenInfo:
     name: str
     created_at: datetime
     revoked_at: datetime | None
+    team: str | None = None
 
 
 def token_hash(token: str) -> str:
@@ -54,15 +65,31 @@ def check_name(name: str) -> str:
     return name
 
 
-async def create(conn: asyncpg.Connection | asyncpg.Pool, role: Role, name: str) -> str:
-    """A new token for `name` with `role`; returns the token, which is not stored."""
+def check_team(team: str) -> str:
+    if not TEAM.fullmatch(team):
+        raise ValueError(
+            "team: 1 to 40 lower-case letters, digits, _ and -, a letter or digit first"
+        )
+    return team
+
+
+async def create(
+    conn: asyncpg.Connection | asyncpg.Pool, role: Role, name: str, team: str | None = None
+) -> str:
+    """A new token for `name` with `role` (and a collector's `team`); returns the token,
+    which is not stored."""
     check_name(name)
+    if team is not None:
+        check_team(team)
+        if role is not Role.collector:
+            raise ValueError("team: only a collector's token names a team")
     token = secrets.token_urlsafe(TOKEN_BYTES)
     await conn.execute(
-        "INSERT INTO api_tokens (token_hash, role, name) VALUES ($1, $2, $3)",
+        "INSERT INTO api_tokens (token_hash, role, name, team) VALUES ($1, $2, $3, $4)",
         token_hash(token),
         role.value,
         name,
+        team,
     )
     return token
 
@@ -78,10 +105,10 @@ async def lookup_hash(conn: asyncpg.Connection | asyncpg.Pool, digest: str) -> P
     """The principal of the live token whose SHA-256 is `digest` (a console session
     keeps only the hash, so revoking the token ends the session), or None."""
     row = await conn.fetchrow(
-        "SELECT role, name FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+        "SELECT role, name, team FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
         digest,
     )
-    return Principal(Role(row["role"]), row["name"]) if row else None
+    return Principal(Role(row["role"]), row["name"], row["team"]) if row else None
 
 
 async def revoke(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> int:
@@ -94,6 +121,6 @@ async def revoke(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> int:
 
 async def listing(conn: asyncpg.Connection | asyncpg.Pool) -> list[TokenInfo]:
     rows = await conn.fetch(
-        "SELECT id, role, name, created_at, revoked_at FROM api_tokens ORDER BY id"
+        "SELECT id, role, name, created_at, revoked_at, team FROM api_tokens ORDER BY id"
     )
     return [TokenInfo(**dict(row)) for row in rows]

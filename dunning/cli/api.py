@@ -37,9 +37,12 @@ def api(
 
 @token_app.command("create")
 def token_create(
-    role: str = typer.Option(..., help="service, operator, supervisor or auditor"),
+    role: str = typer.Option(..., help="service, operator, supervisor, auditor or collector"),
     name: str = typer.Option(
         ..., help="who uses it: recorded as the operator of every action taken with it"
+    ),
+    team: str | None = typer.Option(
+        None, help="a collector's team: whose call tasks they work (default: collections)"
     ),
 ) -> None:
     """Create a token and print it once (only its SHA-256 is stored)."""
@@ -47,9 +50,16 @@ def token_create(
 
     try:
         chosen = Role(role)
+    except ValueError:
+        fail(f"role: one of {', '.join(Role)}", 2)
+    try:
         tokens.check_name(name)
+        if team is not None:
+            tokens.check_team(team)
+            if chosen is not Role.collector:
+                raise ValueError("team: only a collector's token names a team")
     except ValueError as exc:
-        fail(str(exc) if "name" in str(exc) else f"role: one of {', '.join(Role)}", 2)
+        fail(str(exc), 2)
     current = settings()
 
     async def go() -> str:
@@ -57,7 +67,7 @@ def token_create(
 
         conn = await asyncpg.connect(current.owner_database_url)
         try:
-            return await tokens.create(conn, chosen, name)
+            return await tokens.create(conn, chosen, name, team)
         finally:
             await conn.close()
 
@@ -88,11 +98,16 @@ def token_list(as_json: bool = typer.Option(False, "--json")) -> None:
         print(json.dumps([vars(t) for t in found], default=str, indent=2))
         return
     table = Table(title=f"{len(found)} tokens")
-    for column in ("id", "role", "name", "created", "revoked"):
+    for column in ("id", "role", "name", "team", "created", "revoked"):
         table.add_column(column)
     for t in found:
         table.add_row(
-            str(t.id), t.role, t.name, f"{t.created_at:%Y-%m-%d %H:%M}", str(t.revoked_at or "-")
+            str(t.id),
+            t.role,
+            t.name,
+            t.team or "-",
+            f"{t.created_at:%Y-%m-%d %H:%M}",
+            str(t.revoked_at or "-"),
         )
     console.print(table)
 

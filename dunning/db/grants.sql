@@ -40,5 +40,10 @@ GRANT USAGE ON SEQUENCE outbox_id_seq, audit_reveals_id_seq TO dunning_app;
 GRANT SELECT ON api_tokens TO dunning_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON api_idempotency TO dunning_app;
 
+-- The collectors' queue: tasks are added, claimed, completed, expired or withdrawn
+-- (their state changes; they are not history: the case's events are).
+GRANT SELECT, INSERT, UPDATE ON call_tasks TO dunning_app;
+GRANT USAGE ON SEQUENCE call_tasks_id_seq TO dunning_app;
+
 -- `dunning audit verify`: when signed checkpoints began (0005_audit_checkpoints).
 GRANT SELECT ON schema_migrations TO dunning_app;
