@@ -53,7 +53,7 @@ from schemas.roles import Role, may
 HERE = Path(__file__).parent
 PAGE_SIZE = 25
 MAX_LISTED = 1000  # the listing's limit: pages past it are not offered
-CONSOLE_ROLES = frozenset({Role.operator, Role.supervisor, Role.auditor})
+CONSOLE_ROLES = frozenset({Role.operator, Role.supervisor, Role.auditor, Role.collector})
 DASHBOARD = frozenset({Role.supervisor})
 BY_SLUG: dict[str, Action] = {slug(action): action for action in ACTIONS}
 # Events that are contacts, for the case page's table by channel.
@@ -231,7 +231,19 @@ async def sign_in(request: Request) -> Response:
         error = "bad_token" if principal is None else "no_console_role"
         return _render(request, visitor, "sign_in.html.j2", 401, error=error, notice=None)
     token_hash = tokens.token_hash(posted["token"].strip())
-    return _see(f"{PATH}/cases", request, new_session(language, token_hash))
+    return _see(_landing(principal), request, new_session(language, token_hash))
+
+
+def _landing(principal: Principal) -> str:
+    """Where a principal starts: collectors at their queue, everyone else the cases."""
+    return f"{PATH}/queue" if principal.role is Role.collector else f"{PATH}/cases"
+
+
+def _queue_instead(request: Request, visitor: Visitor) -> Response | None:
+    """Collectors work from their queue: the case listing and pages are not theirs."""
+    if visitor.principal is not None and visitor.principal.role is Role.collector:
+        return _see(f"{PATH}/queue", request, visitor.session)
+    return None
 
 
 @router.post("/sign-out")
@@ -268,6 +280,9 @@ FILTERS = ("stage", "state", "policy", "arm")
 @router.get("/cases")
 async def cases(request: Request) -> Response:
     visitor = await _visitor(request)
+    elsewhere = _queue_instead(request, visitor)
+    if elsewhere is not None:
+        return elsewhere
     query = request.query_params
     loan = query.get("loan", "").strip()
     if loan:
@@ -381,6 +396,9 @@ async def _case_page(
 @router.get("/cases/{case}")
 async def case_page(request: Request, case: str) -> Response:
     visitor = await _visitor(request)
+    elsewhere = _queue_instead(request, visitor)
+    if elsewhere is not None:
+        return elsewhere
     try:
         case_id = case_id_from_path(case)
     except Problem:
@@ -464,11 +482,12 @@ csrf_refused = _csrf_refused
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Serve the console under /ui on `app`."""
-    from dunning.console import audit_pages  # it builds on this module's helpers
+    from dunning.console import audit_pages, queue_pages  # they build on these helpers
 
     app.state.console_signer = Signer(settings)
     app.include_router(router)
     app.include_router(audit_pages.router)
+    app.include_router(queue_pages.router)
     app.mount(f"{PATH}/static", StaticFiles(directory=HERE / "static"), name="console-static")
 
     for kind in (RPCError, OSError):  # Temporal or PostgreSQL not answering: a page
