@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.case import Language
 from schemas.channels import Channel
@@ -30,6 +30,9 @@ class CallTaskFacts(BaseModel):
     )
     phone_index: int = Field(
         default=0, ge=0, description="which of the borrower's phones (never the number)"
+    )
+    expires_at: AwareDatetime = Field(
+        description="the attempt's deadline: the end of the borrower's contact window"
     )
 
 

@@ -34,6 +34,7 @@ def _request(
     stage_rank: int = 0,
     balance: str = "100.00",
     promise_due: date | None = None,
+    lasts: timedelta = LATER,
 ) -> OutboundRequest:
     return OutboundRequest(
         case_id=f"case-L-q-{team}-{n}",
@@ -48,12 +49,14 @@ def _request(
             balance=Decimal(balance),
             currency="CNY",
             promise_due=promise_due,
+            expires_at=datetime.now(UTC) + lasts,
         ),
     )
 
 
-async def _add(pool: asyncpg.Pool, request: OutboundRequest, lasts: timedelta = LATER) -> int:
-    return await enqueue(pool, request, request.case_id, datetime.now(UTC) + lasts)
+async def _add(pool: asyncpg.Pool, request: OutboundRequest) -> int:
+    assert request.task is not None
+    return await enqueue(pool, request, request.case_id)
 
 
 async def _allow(task: work_queue.Task) -> ClaimAnswer:
@@ -123,7 +126,7 @@ async def test_teams_are_separate_and_an_expired_task_is_never_claimed(
 ) -> None:
     north, south = _team(), _team()
     await _add(pool, _request(north, 1))
-    expired = await _add(pool, _request(north, 2, stage_rank=9), lasts=timedelta(seconds=-1))
+    expired = await _add(pool, _request(north, 2, stage_rank=9, lasts=timedelta(seconds=-1)))
     assert (await work_queue.claim(pool, "s-1", south, _allow)).task is None
     got = await work_queue.claim(pool, "n-1", north, _allow)
     assert got.task is not None and got.task.id != expired

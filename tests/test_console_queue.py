@@ -6,12 +6,14 @@ missing or wrong CSRF token; no URL or page title holds personal data."""
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 from temporalio.client import Client
 
 from schemas.roles import Role
@@ -48,7 +50,10 @@ async def test_a_collector_claims_sees_the_phone_recorded_and_completes_with_a_p
     pool: asyncpg.Pool,
     owner_pool: asyncpg.Pool,
     task_queue: str,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     crew = team()
     me, colleague, elsewhere = (
         await collector(owner_pool, crew),
@@ -150,6 +155,13 @@ async def test_a_collector_claims_sees_the_phone_recorded_and_completes_with_a_p
     for response in seen:
         _clean(response)
     await handle.terminate("test over")
+    # No log line of the worker, the API or the console names the borrower.
+    out, err = capfd.readouterr()
+    lines = out + err + "\n".join(r.getMessage() for r in caplog.records)
+    assert "claim" in lines or "call task" in lines or "outbound" in lines, "logs were captured"
+    # (PERSONAL's short digit runs, 8000 and 5678, are in timestamps too.)
+    for part in ("Wang", "Xiaoming", "Century", "138 0013", "13800138000", "139 1234"):
+        assert part not in lines, part
 
 
 async def _contact(pool: asyncpg.Pool, case_id: str) -> object | None:

@@ -25,6 +25,7 @@ from schemas.events import (
 )
 from schemas.money import minor_units
 from workflows.decide import Effect
+from workflows.delivery import deadline
 from workflows.state import CaseState
 
 # A letter asks for an answer within the validation period: 30 days from a receipt
@@ -62,13 +63,17 @@ def outbound_request(state: CaseState, effect: Effect, now: datetime) -> Outboun
         language=borrower.language,
         template=effect.template,
         variables=template_variables(state, effect, now),
-        task=call_task_facts(state, effect) if spec.person else None,
+        task=call_task_facts(state, effect, now) if spec.person else None,
     )
 
 
-def call_task_facts(state: CaseState, effect: Effect) -> CallTaskFacts:
+def call_task_facts(state: CaseState, effect: Effect, now: datetime) -> CallTaskFacts:
     """What a task of the collectors' queue is ordered by (schemas.call_tasks.PRIORITY),
-    and its team: the action's, else the default."""
+    its team (the action's, else the default) and when it expires: the attempt's
+    deadline, as the workflow bounds the attempt by it."""
+    ends = deadline(state, effect, now)
+    if ends is None:
+        raise ValueError(f"{effect.channel}: a person's attempt needs a deadline")
     stage = state.stage
     action = stage.actions[effect.action_index] if stage is not None else None
     return CallTaskFacts(
@@ -78,6 +83,7 @@ def call_task_facts(state: CaseState, effect: Effect) -> CallTaskFacts:
         currency=state.case.loan.currency,
         promise_due=broken_promise_due(state),
         phone_index=effect.phone_index,
+        expires_at=ends,
     )
 
 

@@ -52,9 +52,7 @@ WHERE id = $1 AND state IN ('queued', 'claimed')
 """
 
 
-async def enqueue(
-    pool: asyncpg.Pool, request: OutboundRequest, workflow_id: str, expires_at: datetime
-) -> int:
+async def enqueue(pool: asyncpg.Pool, request: OutboundRequest, workflow_id: str) -> int:
     """The task of `request` (added now, or the one an earlier try added): its id."""
     facts = request.task
     if facts is None:
@@ -76,7 +74,7 @@ async def enqueue(
             facts.currency,
             facts.promise_due,
             facts.phone_index,
-            expires_at,
+            facts.expires_at,
         )
         if found is None:
             found = await conn.fetchval(BY_KEY, request.idempotency_key)
@@ -92,10 +90,15 @@ class CallQueueProvider:
 
     async def deliver(self, request: OutboundRequest, content: Content) -> ProviderReceipt:
         info = activity.info()
-        lasts = info.schedule_to_close_timeout or timedelta(hours=1)
-        expires_at = info.scheduled_time + lasts
+        if request.task is None:
+            raise ApplicationError(
+                f"{request.channel} request without the call task's facts",
+                type="NoTaskFacts",
+                non_retryable=True,
+            )
+        expires_at = request.task.expires_at
         workflow_id = info.workflow_id or request.case_id
-        task_id = await enqueue(self._pool, request, workflow_id, expires_at)
+        task_id = await enqueue(self._pool, request, workflow_id)
         try:
             return await self._outcome(task_id)
         except asyncio.CancelledError:
