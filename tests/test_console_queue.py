@@ -17,9 +17,10 @@ import pytest
 from temporalio.client import Client
 
 from schemas.roles import Role
-from tests.api_support import Caller
+from tests.api_support import Caller, callers
 from tests.call_queue_support import collector, open_agent_case, task_of, team
 from tests.console_support import PERSONAL, csrf_of, title_of
+from tests.console_support import sign_in as supervisor_sign_in
 from tests.records import audit_events
 from tests.test_api import poll
 
@@ -76,6 +77,12 @@ async def test_a_collector_claims_sees_the_phone_recorded_and_completes_with_a_p
     ):
         for client, who in ((http, me), (other, colleague), (stranger, elsewhere)):
             await sign_in(client, who)
+        # The supervisors' dashboard counts the team's queue.
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as boss:
+            await supervisor_sign_in(boss, (await callers(owner_pool))[Role.supervisor])
+            board = await boss.get("/ui/dashboard")
+            assert board.status_code == 200
+            assert re.search(rf"<td>{crew}</td><td>1</td><td>\d+ min</td>", board.text)
         queue = await http.get("/ui/queue")
         assert queue.status_code == 200
         assert re.search(r'id="queue-depth">1<', queue.text), "one task waits"

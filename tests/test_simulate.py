@@ -53,6 +53,7 @@ def test_borrowers_who_pay_on_the_first_sms_close_paid_on_day_zero() -> None:
         "legal_handoff": 0.0,
         "email": 0.0,
         "letter": 0.0,
+        "agent_call": 0.0,
     }
     assert summary.recovered == summary.at_open
     assert summary.cost == pytest.approx(40 * 0.05)

@@ -10,6 +10,8 @@
 | auditor    | reads only: status, listing, history, reports; and the audit: a     |
 |            | case's verify result and its export (recorded, with a reason), and  |
 |            | in the console a reveal of the masked fields (recorded likewise)    |
+| collector  | no endpoint: in the console, their team's call queue (claim a task, |
+|            | its phone number, recorded; complete it, a promise on its case)     |
 
 The token's name is the actor: the `operator` of the command sent to the case (the
 `source` of a payment), so the case's events and the audit log record who acted.

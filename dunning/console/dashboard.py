@@ -1,18 +1,21 @@
 """The supervisors' dashboard: cases by stage and state (the cases' search attributes,
 as the listing reads them), and today's contacts by channel and deferrals and skips by
-rule (the audit log, UTC day). Charts are dunning.charts.svg's inline SVG, as the
-report's; each has its table beside it for screen readers and exact numbers."""
+rule (the audit log, UTC day), and the collectors' queues: tasks waiting per team and
+how long the oldest has waited (`dunning.work_queue.depths`, a table). Charts are
+dunning.charts.svg's inline SVG, as the report's; each has its table beside it for
+screen readers and exact numbers."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import asyncpg
 from temporalio.client import Client
 
-from dunning import case_client
+from dunning import case_client, work_queue
 from dunning.charts.svg import bar_chart
 from dunning.console.messages import text
 from dunning.console.sessions import Language
@@ -48,6 +51,7 @@ async def figures(client: Client, pool: asyncpg.Pool, language: Language) -> lis
     by_stage: Counter[tuple[str, str]] = Counter((c.stage, c.state) for c in listed)
     contacts = await pool.fetch(TODAY_CONTACTS)
     held = await pool.fetch(TODAY_HELD)
+    queues = await work_queue.depths(pool)
 
     def t(key: str) -> str:
         return text(language, key)
@@ -126,4 +130,26 @@ async def figures(client: Client, pool: asyncpg.Pool, language: Language) -> lis
                 for r in held
             ],
         ),
+        queue_figure(queues, language),
     ]
+
+
+def queue_figure(queues: list[work_queue.Depth], language: Language) -> Figure:
+    """The collectors' queues: a table only (team, tasks waiting, the oldest's wait)."""
+    now = datetime.now(UTC)
+    rows: list[tuple[str, ...]] = [
+        (
+            q.team,
+            str(q.depth),
+            text(language, "minutes", n=int((now - q.oldest).total_seconds() // 60))
+            if q.oldest is not None
+            else "-",
+        )
+        for q in queues
+    ]
+    return Figure(
+        text(language, "queue_dashboard"),
+        None,
+        (text(language, "team"), text(language, "queue_depth"), text(language, "queue_oldest")),
+        rows,
+    )

@@ -104,7 +104,7 @@ class Borrower:
         rule = self.model.response(self.segment, effect.stage, effect.channel)
         draw = self.rng.random()
         self._reached = effect.channel in RESPONDING_CHANNELS and draw < rule.answer
-        if effect.channel == "call":
+        if CHANNELS[effect.channel].capped:  # a call, the dialer's or a collector's
             return "answered" if self._reached else "no_answer"
         # What the sandbox-like providers answer: the channel's default outcome.
         return CHANNELS[effect.channel].default_outcome

@@ -27,7 +27,13 @@ SHIPPED = Path(__file__).parent
 FROZEN = ConfigDict(extra="forbid", frozen=True)
 Probability = Annotated[float, Field(ge=0, le=1)]
 ANY = "*"
-RESPONDING_CHANNELS: tuple[Channel, ...] = ("sms", "call", "third_party_sms", "field_visit")
+RESPONDING_CHANNELS: tuple[Channel, ...] = (
+    "sms",
+    "call",
+    "agent_call",
+    "third_party_sms",
+    "field_visit",
+)
 
 
 class ResponseModelError(ValueError):
@@ -41,7 +47,7 @@ class Response(BaseModel):
 
     segment: str = Field(default=ANY, pattern=r"^(\*|[a-z0-9][a-z0-9_-]{0,39})$")
     stage: str = Field(default=ANY, pattern=r"^(\*|[a-z][a-z0-9_]{0,39})$")
-    channel: Literal["*", "sms", "call", "third_party_sms", "field_visit"] = "*"
+    channel: Literal["*", "sms", "call", "agent_call", "third_party_sms", "field_visit"] = "*"
     answer: Probability = Field(
         description="the contact reaches the borrower: an SMS read, a call answered (the "
         "dialer reports `answered`), a visit met, a third party's message passed on"
@@ -78,6 +84,7 @@ class Costs(BaseModel):
 
     sms: float = Field(default=0.05, ge=0)
     call: float = Field(default=0.5, ge=0)
+    agent_call: float = Field(default=2.0, ge=0, description="a collector's call (a task)")
     third_party_sms: float = Field(default=0.05, ge=0)
     field_visit: float = Field(default=30.0, ge=0)
     legal_handoff: float = Field(default=200.0, ge=0)
