@@ -48,6 +48,16 @@ class TemporalError(RuntimeError):
     """The Temporal dev server could not be started or did not come up."""
 
 
+# One partition per task queue: matching then dispatches a queue's backlog in the order
+# its tasks were added, so a partner's paced attempts go out oldest first (with several
+# partitions the order is not FIFO, and a rate limit is split between them).
+# A production cluster sets the same for the partners' queues (docs/providers.md, Pacing).
+DYNAMIC_CONFIG: dict[str, str] = {
+    "matching.numTaskqueueReadPartitions": "1",
+    "matching.numTaskqueueWritePartitions": "1",
+}
+
+
 def binary() -> Path:
     """The `temporal` executable: the one next to this interpreter, else the one on PATH."""
     sibling = Path(sys.executable).parent / "temporal"
@@ -89,6 +99,8 @@ def command(settings: Settings, state_dir: Path) -> list[str]:
     args += ["--namespace", settings.temporal_namespace, "--log-level", "warn"]
     for key in ALL_KEYS:
         args += ["--search-attribute", f"{key.name}={CLI_TYPES[key.indexed_value_type]}"]
+    for name, value in DYNAMIC_CONFIG.items():
+        args += ["--dynamic-config-value", f"{name}={value}"]
     return args
 
 
