@@ -18,11 +18,12 @@ import asyncpg
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
 
 from activities.providers.webhook import WebhookProvider
 from dunning.runtime import build_worker
 from dunning.settings import Settings
-from schemas.commands import Note
+from schemas.commands import Note, Pause
 from schemas.policy import Policy
 from tests.factories import case_input
 from tests.records import audit_events
@@ -168,13 +169,13 @@ async def test_a_burst_at_the_opening_goes_out_at_the_gateways_rate_oldest_first
 
         # A case whose SMS waits in the gateway's queue gets a note: the note is in the
         # audit log at once, not behind the SMS (appends run on the cases' queue).
-        waiting = late[0]
+        waiting, paused = late[0], late[1]
 
-        async def queued() -> bool:
-            status = await waiting.query(LoanCollection.status)
+        async def queued(handle: WorkflowHandle[Any, Any]) -> bool:
+            status = await handle.query(LoanCollection.status)
             return status.in_flight is not None
 
-        while not await queued():  # noqa: ASYNC110 (polling the workflow)
+        while not await queued(waiting):  # noqa: ASYNC110 (polling the workflow)
             await asyncio.sleep(0.1)
         noted = time.monotonic()
         await waiting.execute_update(
@@ -190,10 +191,20 @@ async def test_a_burst_at_the_opening_goes_out_at_the_gateways_rate_oldest_first
         note_took = time.monotonic() - noted
         sms_still_waiting = waiting.id not in _arrivals(gateway, "/sms")
 
-        total = BURST + LATE
+        # A pause withdraws an SMS waiting in the queue: it never starts.
+        while not await queued(paused):  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        await paused.execute_update(
+            LoanCollection.pause_case, Pause(reason="hardship", operator="op-1")
+        )
+
+        total = BURST + LATE - 1  # all but the paused case's
         await _until(lambda: len(_arrivals(gateway, "/sms")) == total, total / RATE + 30)
         await _until(lambda: len(_arrivals(gateway, "/call")) == CALLS, 10)
-        sms_dispatch = {h.id: await _dispatch(h, "send_sms") for h in [*burst, *late]}
+        sms_dispatch = {
+            h.id: await _dispatch(h, "send_sms") for h in [*burst, *late] if h is not paused
+        }
+        withdrawn = [e for e in await audit_events(pool, paused.id) if "contact" in e.type]
         call_dispatch = {h.id: await _dispatch(h, "place_call") for h in calls}
         for handle in [*burst, *late, *calls]:
             await handle.terminate("test over")
@@ -229,6 +240,10 @@ async def test_a_burst_at_the_opening_goes_out_at_the_gateways_rate_oldest_first
         f"dispatch: busiest second {_max_in_a_second(started)}; SMS waited up to "
         f"{max(sms_waits):.1f}s in their queue, calls {max(call_waits):.2f}s"
     )
+    assert [(e.type, getattr(e, "rule", None)) for e in withdrawn] == [
+        ("contact_withdrawn", "paused")
+    ]
+    assert paused.id not in arrived
     # Every SMS went out, once, none before the window opened.
     assert sorted(arrived) == sorted(scheduled)
     assert gateway.accepted_counts().most_common(1)[0][1] == 1
@@ -254,5 +269,81 @@ async def test_a_burst_at_the_opening_goes_out_at_the_gateways_rate_oldest_first
     # Oldest first: the order at the gateway is the order the attempts were scheduled in
     # (one partition per queue; docs/providers.md, Pacing).
     assert displacement <= 2, (delivered_order, scheduled_order)
-    for case_id in (h.id for h in late):
+    for case_id in (h.id for h in late if h is not paused):
         assert delivered_order.index(case_id) >= BURST - 2, "a later case did not jump ahead"
+
+
+async def test_what_the_limit_cannot_send_before_the_close_expires_and_goes_out_next_opening(
+    ts_env: WorkflowEnvironment,
+    pool: asyncpg.Pool,
+    stack_settings: Settings,
+    task_queue: str,
+    gateway: Gateway,
+) -> None:
+    """On the time-skipping server, whose clock runs in real time until a test skips it:
+    the window closes (its deadline) while the paced queue still holds SMS."""
+    rate, cases = 2.0, 32
+    settings = stack_settings.model_copy(update={"partner_rates": {"sms": rate}})
+    now = await ts_env.get_current_time()
+    lag = now.timestamp() - time.time()  # the server's clock minus this one
+    zone = _zone(now)
+    opens = (now + timedelta(seconds=10)).replace(microsecond=0)
+    closes = opens + timedelta(seconds=70)  # the attempts' deadline: 10 s after opening
+    policy = _policy(zone, opens, closes, "sms")
+    prefix = f"L-expire-{uuid.uuid4().hex[:6]}"
+    async with (
+        WebhookProvider(gateway.urls(), SECRET, timeout_s=2.0) as provider,
+        build_worker(ts_env.client, pool, task_queue, settings, provider=provider),
+    ):
+        handles = await _open(
+            ts_env.client, task_queue, policy, zone, [f"{prefix}-{i:02d}" for i in range(cases)]
+        )
+        deadline = closes - timedelta(minutes=1)
+
+        async def outcomes() -> dict[str, list[Any]]:
+            found: dict[str, list[Any]] = {}
+            for handle in handles:
+                events = await audit_events(pool, handle.id)
+                found[handle.id] = [
+                    e for e in events if e.type in ("contact_attempted", "contact_expired")
+                ]
+            return found
+
+        # Real time passes: the window opens, the limit paces, the deadline comes.
+        while (await ts_env.get_current_time()) < deadline + timedelta(seconds=4):  # noqa: ASYNC110
+            await asyncio.sleep(0.5)
+        first = await outcomes()
+        while any(not v for v in first.values()):
+            assert (await ts_env.get_current_time()) < deadline + timedelta(seconds=20)
+            await asyncio.sleep(0.5)
+            first = await outcomes()
+        before_close = {c: r.at + lag for c, r in _arrivals(gateway, "/sms").items()}
+
+        expired = {c: v[0] for c, v in first.items() if v[0].type == "contact_expired"}
+        sent = {c for c, v in first.items() if v[0].type == "contact_attempted"}
+        print(f"{len(sent)} sent before the deadline at {rate}/s, {len(expired)} expired")
+        assert len(sent) >= rate * 8 and len(expired) >= 5
+        assert set(before_close) == sent, "what was recorded as sent is what the gateway got"
+        assert max(before_close.values()) < deadline.timestamp() <= closes.timestamp()
+        tomorrow = (opens + timedelta(days=1)).astimezone(zone)
+        for event in expired.values():
+            assert event.deadline == deadline
+            assert event.retry_at.astimezone(zone) == tomorrow, "the next opening"
+
+        # To a few seconds before the next opening, then real time again.
+        await ts_env.sleep(tomorrow - (await ts_env.get_current_time()) - timedelta(seconds=3))
+        lag = (await ts_env.get_current_time()).timestamp() - time.time()
+        assert not set(_arrivals(gateway, "/sms")) - sent, "nothing while the window is shut"
+        await _until(lambda: len(_arrivals(gateway, "/sms")) == cases, len(expired) / rate + 15)
+        final = await outcomes()
+        for handle in handles:
+            await handle.terminate("test over")
+
+    arrivals = _arrivals(gateway, "/sms")
+    for case_id, event in expired.items():
+        again = final[case_id][1]
+        assert again.type == "contact_attempted", "decided again and sent at the opening"
+        assert again.idempotency_key == event.idempotency_key
+        assert tomorrow <= again.at < tomorrow + timedelta(seconds=10)
+        assert arrivals[case_id].at + lag >= tomorrow.timestamp()
+    assert gateway.accepted_counts().most_common(1)[0][1] == 1
