@@ -48,13 +48,14 @@ class TemporalError(RuntimeError):
     """The Temporal dev server could not be started or did not come up."""
 
 
-# One partition per task queue: matching then dispatches a queue's backlog in the order
-# its tasks were added, so a partner's paced attempts go out oldest first (with several
-# partitions the order is not FIFO, and a rate limit is split between them).
-# A production cluster sets the same for the partners' queues (docs/providers.md, Pacing).
+# Oldest first for a paced partner's backlog (docs/providers.md, Pacing): one partition
+# per task queue (with several the order is not FIFO and a rate limit is split between
+# them), and no sync match while a backlog waits (a new task would go out before older
+# ones). A production cluster sets the same for the partners' queues. Values are JSON.
 DYNAMIC_CONFIG: dict[str, str] = {
     "matching.numTaskqueueReadPartitions": "1",
     "matching.numTaskqueueWritePartitions": "1",
+    "matching.backlogNegligibleAge": '"0s"',
 }
 
 
