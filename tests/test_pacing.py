@@ -407,3 +407,35 @@ async def test_attempts_scheduled_on_the_cases_queue_before_pacing_replay(
     attempt.activity_type.name = "place_call"  # the control: this one diverges
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is not None
+
+
+async def test_a_dialer_with_two_lines_carries_two_calls_at_once(
+    dev_client: Client,
+    pool: asyncpg.Pool,
+    stack_settings: Settings,
+    task_queue: str,
+    gateway: Gateway,
+) -> None:
+    """Lines are the dialer worker's slots: with each call taking a second at the
+    dialer, six calls due at once go two by two."""
+    settings = stack_settings.model_copy(update={"partner_lines": {"dialer": 2}})
+    gateway.delay_s = 1.0
+    now = datetime.now().astimezone()
+    zone = _zone(now)
+    policy = _policy(zone, now - timedelta(minutes=30), now + timedelta(hours=2), "call")
+    prefix = f"L-lines-{uuid.uuid4().hex[:6]}"
+    async with (
+        WebhookProvider(gateway.urls(), SECRET, timeout_s=3.0) as provider,
+        build_worker(dev_client, pool, task_queue, settings, provider=provider),
+    ):
+        handles = await _open(
+            dev_client, task_queue, policy, zone, [f"{prefix}-{i}" for i in range(6)]
+        )
+        await _until(lambda: len(_arrivals(gateway, "/call")) == 6, 30)
+        for handle in handles:
+            await handle.terminate("test over")
+    starts = sorted(r.at for r in _arrivals(gateway, "/call").values())
+    # Each call holds its line for the dialer's second: never three within a second.
+    print("calls arrived at", [round(t - starts[0], 2) for t in starts])
+    assert _max_in_a_second(starts) <= 2
+    assert starts[-1] - starts[0] >= 2.0  # three rounds of two
