@@ -296,8 +296,10 @@ async def test_what_the_limit_cannot_send_before_the_close_expires_and_goes_out_
     task_queue: str,
     gateway: Gateway,
 ) -> None:
-    """On the time-skipping server, whose clock runs in real time until a test skips it:
-    the window closes (its deadline) while the paced queue still holds SMS."""
+    """On the time-skipping server, whose clock runs in real time until a test skips it
+    (so the next opening is a skip away): the window closes (its deadline) while the
+    paced queue still holds SMS. The worker's own limit paces them here; whether the
+    Java test server also applies the queue's server-side rate is not relied on."""
     rate, cases = 2.0, 32
     settings = stack_settings.model_copy(update={"partner_rates": {"sms": rate}})
     now = await ts_env.get_current_time()
