@@ -3,6 +3,11 @@
 `worker.py` and `dunning worker` run `serve`; the demo and tests run a worker in their
 own process with `running_worker`, replayers use `workflow_runner`. Scale out by
 running more workers on the same task queue; Temporal spreads the cases.
+
+A worker is a group: the cases' worker on the task queue (workflows, audit appends,
+agreements) and one worker per partner of the channel table on that partner's queue
+(`schemas.channels.partner_queue`), holding the outbound activities with the
+partner's limits from the settings, so a throttled SMS gateway paces only SMS.
 """
 
 from __future__ import annotations
@@ -10,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from types import TracebackType
+from typing import Any
 
 import asyncpg
 import phonenumbers
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.agreements import AgreementActivities
@@ -32,7 +39,7 @@ from dunning import templates
 from dunning.db import checkpoints
 from dunning.settings import Settings, get_settings
 from dunning.temporal_client import connect
-from schemas.channels import PARTNERS, Partner
+from schemas.channels import CHANNELS, PARTNERS, Partner, partner_queue
 from schemas.compliance import PROFILES
 from workflows.compliance import preload_holidays
 from workflows.loan_collection import LoanCollection
@@ -133,13 +140,65 @@ def smtp_config(settings: Settings) -> SmtpConfig:
     )
 
 
+class WorkerGroup:
+    """The cases' worker and the partners' workers, started and stopped together.
+    `async with` gives the cases' worker."""
+
+    def __init__(self, cases: Worker, partners: Sequence[Worker]) -> None:
+        self.cases = cases
+        self.partners = tuple(partners)
+        self._stack: AsyncExitStack | None = None
+
+    async def __aenter__(self) -> Worker:
+        async with AsyncExitStack() as stack:
+            for worker in (*self.partners, self.cases):
+                await stack.enter_async_context(worker)
+            self._stack = stack.pop_all()
+        return self.cases
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.__aexit__(exc_type, exc, traceback)
+
+
+def partner_worker(
+    client: Client,
+    task_queue: str,
+    partner: Partner,
+    activities: Sequence[Callable[..., Any]],
+    settings: Settings,
+) -> Worker:
+    """The worker of `partner`'s queue. With a rate (`partner_rates`), the server
+    dispatches at most that many of the queue's tasks per second, counted across every
+    worker polling it; the worker also keeps to it itself, with one poll at a time, so
+    the server's token bucket cannot release its burst at once (docs/providers.md,
+    Pacing). With lines (`partner_lines`), this worker carries at most that many
+    attempts at once."""
+    rate = settings.partner_rates.get(partner)
+    return Worker(
+        client,
+        task_queue=partner_queue(task_queue, partner),
+        activities=list(activities),
+        max_concurrent_activities=settings.partner_lines.get(partner, settings.activity_slots),
+        max_task_queue_activities_per_second=rate,
+        max_activities_per_second=rate,
+        activity_task_poller_behavior=PollerBehaviorSimpleMaximum(1 if rate else 5),
+    )
+
+
 def build_worker(
     client: Client,
     pool: asyncpg.Pool,
     task_queue: str,
     settings: Settings | None = None,
     provider: SandboxProvider | WebhookProvider | None = None,
-) -> Worker:
+) -> WorkerGroup:
     settings = settings or get_settings()
     preload_reference_data()
     provider = provider or build_provider(settings, pool)
@@ -148,12 +207,14 @@ def build_worker(
     # Every append is anchored by a signed checkpoint: no key, no worker.
     audit = AuditActivities(pool, checkpoints.signer(settings))
     agreements = AgreementActivities(pool, sms_gateway=provider, templates=messages)
-    return Worker(
+    cases = Worker(
         client,
         task_queue=task_queue,
         workflows=[LoanCollection],
         workflow_runner=workflow_runner(),
         activities=[
+            # Attempts scheduled on the cases' queue before the partners' queues existed
+            # (and the recorded rules 1-2 path) still run here, unpaced.
             *outbound.all(),
             audit.append_audit,
             agreements.store_agreement,
@@ -162,6 +223,20 @@ def build_worker(
         max_concurrent_workflow_tasks=settings.workflow_task_slots,
         max_concurrent_activities=settings.activity_slots,
     )
+    partners = [
+        partner_worker(
+            client,
+            task_queue,
+            partner,
+            [
+                outbound.activity(name)
+                for name in sorted({s.activity for s in CHANNELS.values() if s.partner == partner})
+            ],
+            settings,
+        )
+        for partner in sorted(PARTNERS)
+    ]
+    return WorkerGroup(cases, partners)
 
 
 @asynccontextmanager
@@ -171,8 +246,9 @@ async def running_worker(settings: Settings, client: Client | None = None) -> As
     async with asyncpg.create_pool(settings.database_url, min_size=1, max_size=10) as pool:
         provider = build_provider(settings, pool)
         try:
-            worker = build_worker(client, pool, settings.task_queue, settings, provider)
-            async with worker:
+            async with build_worker(
+                client, pool, settings.task_queue, settings, provider
+            ) as worker:
                 yield worker
         finally:
             if isinstance(provider, WebhookProvider):

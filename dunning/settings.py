@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.channels import Partner
 
 EMBEDDED_PG_PORT = 54329
 EMBEDDED_TEMPORAL_PORT = 7233
@@ -74,6 +76,18 @@ class Settings(BaseSettings):
         default=None,
         description="print-and-mail house endpoint (the `letter` channel); unset: letters "
         "are refused (not configured) with provider=webhook",
+    )
+    partner_rates: dict[Partner, PositiveFloat] = Field(
+        default_factory=dict,
+        description="attempts per second each partner accepts, as JSON {partner: rate} "
+        '(e.g. {"sms": 20}); enforced by Temporal on the partner\'s task queue across all '
+        "workers; a partner not named is not paced (docs/providers.md, Pacing)",
+    )
+    partner_lines: dict[Partner, PositiveInt] = Field(
+        default_factory=dict,
+        description="attempts each partner carries at once per worker process, as JSON "
+        '{partner: lines} (e.g. {"dialer": 30}: a dialer\'s lines); a partner not named: '
+        "activity_slots",
     )
     webhook_secret: SecretStr | None = Field(
         default=None, description="shared secret of the X-Dunning-Signature HMAC"

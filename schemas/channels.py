@@ -270,6 +270,14 @@ assert all(
 ), "an activity hands its attempts to one partner"
 
 
+def partner_queue(task_queue: str, partner: Partner) -> str:
+    """The task queue a partner's attempts run on, beside the cases' `task_queue`: one
+    queue per partner, so a partner's limits (messages per second, lines) are its
+    queue's and pace nothing else (docs/providers.md, "Pacing"). The workflow routes
+    an attempt here and the worker polls it: this is the one place the name is made."""
+    return f"{task_queue}.{partner}"
+
+
 def spec(channel: str) -> ChannelSpec:
     """The row of `channel` (a `Channel`; KeyError for anything else)."""
     return CHANNELS[channel]  # type: ignore[index]

@@ -25,6 +25,7 @@ import workflows.search
 from dunning import codec
 from dunning.cli.main import app
 from dunning.settings import APP_ROLE, Settings
+from schemas.channels import PARTNERS, partner_queue
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -284,3 +285,25 @@ def test_dockerfile_default_command_exists_in_the_cli() -> None:
     words = [*instructions.get("ENTRYPOINT", []), *instructions.get("CMD", [])]
     assert words[:1] == ["dunning"], f"the image runs {words}, not the dunning CLI"
     assert cli_has(words[1:]), f"`{' '.join(words)}` is not a command of the dunning CLI"
+
+
+def test_every_partners_queue_has_one_partition(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    """docs/providers.md, Pacing: a paced partner's backlog goes out oldest first only
+    on one partition and without sync match past a backlog; a partner added to the
+    channel table needs its lines here."""
+    temporal = services["temporal"]
+    [mounted] = temporal["configs"]
+    assert mounted["source"] == "temporal-dynamic-config"
+    assert mounted["target"] == "/etc/temporal/" + env_of(temporal)["DYNAMIC_CONFIG_FILE_PATH"]
+    config = yaml.safe_load(compose["configs"]["temporal-dynamic-config"]["content"])
+    queue = env_of(services["worker"])["DUNNING_TASK_QUEUE"]
+    expected = {partner_queue(queue, partner) for partner in PARTNERS}
+    for key, value in (
+        ("matching.numTaskqueueReadPartitions", 1),
+        ("matching.numTaskqueueWritePartitions", 1),
+        ("matching.backlogNegligibleAge", "0s"),
+    ):
+        queues = {c["constraints"]["taskQueueName"] for c in config[key] if c["value"] == value}
+        assert queues == expected, key

@@ -38,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
         ProviderReceipt,
     )
     from schemas.call_tasks import ClaimAnswer, ClaimCheck
-    from schemas.channels import CHANNELS
+    from schemas.channels import CHANNELS, partner_queue
     from schemas.commands import (
         Approve,
         CeaseContact,
@@ -588,12 +588,17 @@ class LoanCollection:
         recorded as sent). The attempt stops at its deadline, the window's close."""
         state, now = self._state, workflow.now()
         ends = delivery.deadline(state, effect, now)
+        spec = CHANNELS[effect.channel]
         # A person's attempt (a call task) lasts until they finish it: its deadline
         # bounds it, heartbeats tell a dead worker; a provider's try is short.
-        person = CHANNELS[effect.channel].person
+        person = spec.person
         handle = workflow.start_activity(
-            CHANNELS[effect.channel].activity,
+            spec.activity,
             outbound_request(state, effect, now),
+            # The partner's own queue, where its limits pace it (and nothing else); the
+            # wait there counts toward the deadline, so what the limits cannot send
+            # before the window closes expires and is decided again at the next opening.
+            task_queue=partner_queue(workflow.info().task_queue, spec.partner),
             result_type=ProviderReceipt,
             start_to_close_timeout=None if person else PROVIDER_TIMEOUT,
             schedule_to_close_timeout=ends - now if ends is not None else None,

@@ -48,6 +48,17 @@ class TemporalError(RuntimeError):
     """The Temporal dev server could not be started or did not come up."""
 
 
+# Oldest first for a paced partner's backlog (docs/providers.md, Pacing): one partition
+# per task queue (with several the order is not FIFO and a rate limit is split between
+# them), and no sync match while a backlog waits (a new task would go out before older
+# ones). A production cluster sets the same for the partners' queues. Values are JSON.
+DYNAMIC_CONFIG: dict[str, str] = {
+    "matching.numTaskqueueReadPartitions": "1",
+    "matching.numTaskqueueWritePartitions": "1",
+    "matching.backlogNegligibleAge": '"0s"',
+}
+
+
 def binary() -> Path:
     """The `temporal` executable: the one next to this interpreter, else the one on PATH."""
     sibling = Path(sys.executable).parent / "temporal"
@@ -89,6 +100,8 @@ def command(settings: Settings, state_dir: Path) -> list[str]:
     args += ["--namespace", settings.temporal_namespace, "--log-level", "warn"]
     for key in ALL_KEYS:
         args += ["--search-attribute", f"{key.name}={CLI_TYPES[key.indexed_value_type]}"]
+    for name, value in DYNAMIC_CONFIG.items():
+        args += ["--dynamic-config-value", f"{name}={value}"]
     return args
 
 
