@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     import workflows.actions as actions
     import workflows.delivery as delivery
     from schemas.activity_io import (
+        APPEND_AUDIT,
         AgreementReceipt,
         AgreementRequest,
         AuditBatch,
@@ -113,6 +114,11 @@ COMPLIANCE_GUARD = "compliance-guard-v2"
 # under the patch id `decision-rules-3@<seq>` of the point where it did (see
 # "Determinism" in docs/architecture.md for why the id carries the sequence number).
 RULES_3 = "decision-rules-3"
+# The audit append runs as a local activity: in the workflow task that decided, on the
+# worker that holds the case, recorded as a marker (its result, the head the append
+# left, included). Before it, every append was an activity task of its own: three
+# more history events and another workflow task per flush.
+AUDIT_LOCAL = "audit-append-local-activity"
 
 AGREEMENT_KINDS: dict[str, Literal["promise", "plan", "settlement"]] = {
     "promise_made": "promise",
@@ -715,12 +721,8 @@ class LoanCollection:
             batch, self._pending = self._pending, []
             info = workflow.info()
             try:
-                await workflow.execute_activity(
-                    "append_audit",
-                    AuditBatch(workflow_id=info.workflow_id, run_id=info.run_id, records=batch),
-                    start_to_close_timeout=AUDIT_TIMEOUT,
-                    retry_policy=PROVIDER_RETRY,
-                    summary=f"audit {batch[0].seq}..{batch[-1].seq}",
+                await self._append(
+                    AuditBatch(workflow_id=info.workflow_id, run_id=info.run_id, records=batch)
                 )
             except ActivityError as exc:
                 self._pending = batch + self._pending
@@ -734,6 +736,25 @@ class LoanCollection:
         self._audit_blocked = None
         if after:
             self._publish()
+
+    async def _append(self, batch: AuditBatch) -> None:
+        summary = f"audit {batch.records[0].seq}..{batch.records[-1].seq}"
+        if workflow.patched(AUDIT_LOCAL):
+            await workflow.execute_local_activity(
+                APPEND_AUDIT,
+                batch,
+                start_to_close_timeout=AUDIT_TIMEOUT,
+                retry_policy=PROVIDER_RETRY,
+                summary=summary,
+            )
+            return
+        await workflow.execute_activity(
+            APPEND_AUDIT,
+            batch,
+            start_to_close_timeout=AUDIT_TIMEOUT,
+            retry_policy=PROVIDER_RETRY,
+            summary=summary,
+        )
 
     async def _flush_all(self) -> None:
         """Flush before the run ends: no event is left behind, even while the store
