@@ -25,6 +25,7 @@ from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
     CancelledError,
+    FailureError,
 )
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
@@ -740,13 +741,20 @@ class LoanCollection:
     async def _append(self, batch: AuditBatch) -> None:
         summary = f"audit {batch.records[0].seq}..{batch.records[-1].seq}"
         if workflow.patched(AUDIT_LOCAL):
-            await workflow.execute_local_activity(
-                APPEND_AUDIT,
-                batch,
-                start_to_close_timeout=AUDIT_TIMEOUT,
-                retry_policy=PROVIDER_RETRY,
-                summary=summary,
-            )
+            try:
+                await workflow.execute_local_activity(
+                    APPEND_AUDIT,
+                    batch,
+                    start_to_close_timeout=AUDIT_TIMEOUT,
+                    retry_policy=PROVIDER_RETRY,
+                    summary=summary,
+                )
+            except (ActivityError, CancelledError):
+                raise
+            except FailureError as exc:
+                # A local activity's failure can reach the workflow unwrapped (the
+                # application error itself): wrapped, it is handled like any other.
+                raise _as_activity_error() from exc
             return
         await workflow.execute_activity(
             APPEND_AUDIT,
@@ -834,6 +842,18 @@ class _NoLock:
 def _refusal(exc: actions.Rejected) -> ApplicationError:
     """A refusal as the caller receives it: the reason for people, the code in details."""
     return ApplicationError(exc.reason, exc.code.value, type="Rejected", non_retryable=True)
+
+
+def _as_activity_error() -> ActivityError:
+    return ActivityError(
+        f"{APPEND_AUDIT} failed",
+        scheduled_event_id=0,
+        started_event_id=0,
+        identity="",
+        activity_type=APPEND_AUDIT,
+        activity_id="",
+        retry_state=None,
+    )
 
 
 def _refused(exc: ActivityError) -> bool:
