@@ -22,7 +22,7 @@ from temporalio.exceptions import ApplicationError
 from activities import audit_store
 from activities.audit_store import refused_for_good
 from activities.checkpoints import CheckpointSigner
-from schemas.activity_io import AuditAppended, AuditBatch
+from schemas.activity_io import APPEND_AUDIT, AuditAppended, AuditBatch
 
 log = structlog.get_logger("dunning.audit")
 
@@ -32,7 +32,7 @@ class AuditActivities:
         self._pool = pool
         self._signer = signer
 
-    @activity.defn(name="append_audit")
+    @activity.defn(name=APPEND_AUDIT)
     async def append_audit(self, batch: AuditBatch) -> AuditAppended:
         case_id = batch.records[0].case_id if batch.records else None
         async with self._pool.acquire() as conn:

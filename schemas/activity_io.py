@@ -74,6 +74,11 @@ class ProviderReceipt(BaseModel):
     )
 
 
+# The audit append activity's name: the workflow schedules it, the worker registers it,
+# `dunning audit verify` finds its results in the history.
+APPEND_AUDIT = "append_audit"
+
+
 class AuditBatch(BaseModel):
     model_config = IO
 

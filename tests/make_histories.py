@@ -1,13 +1,14 @@
 """Record the committed workflow histories in `tests/histories/` that CI replays.
 
-`.venv/bin/python -m tests.make_histories [DIR] [--generation 2|3]` brings up a private
+`.venv/bin/python -m tests.make_histories [DIR] [--generation 2|3|4]` brings up a private
 embedded stack in a temporary folder, runs a worker in this process, drives a few
 representative cases on an accelerated policy to their end, writes every run's
 history as `<DIR>/<name>-run<N>.json` and stops the stack. Generation 1
 (`tests/histories/`) was recorded before any patch; generation 2
 (`tests/histories/rules2/`) with the compliance guard on: third parties, a policy
 migration, a cease; generation 3 (`tests/histories/actions/`) with the operator actions
-as they were before four-eyes approvals and the delivery seam.
+as they were before four-eyes approvals and the delivery seam; generation 4
+(`tests/histories/seam/`) on decision rules 3 with the audit append an activity task.
 
 Re-record only on purpose: the files are the *old* code's histories, and
 `tests/test_replay.py` proves the current code still replays them. A change that
@@ -62,6 +63,9 @@ RULES2 = HERE / "rules2"
 # delivery seam: one-step write-off and supervisor-named settlement, agreements
 # recorded inside the update, disputes resolved for the borrower, visits, stage moves.
 ACTIONS = HERE / "actions"
+# Generation 4: decision rules 3 (the delivery seam, four eyes, coalesced bursts) with
+# every audit append an activity task of its own, before it became a local activity.
+SEAM = HERE / "seam"
 DAY = timedelta(milliseconds=500)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -239,7 +243,20 @@ SCENARIOS_3: dict[str, tuple[int, int | None, Script]] = {
     "disputed-for-borrower": (1, None, _disputed_for_borrower),
     "visited-and-moved": (1, None, _visited_and_moved),
 }
-GENERATIONS = {1: (SCENARIOS, HERE), 2: (SCENARIOS_2, RULES2), 3: (SCENARIOS_3, ACTIONS)}
+SCENARIOS_4: dict[str, tuple[int, int | None, Script]] = {
+    "legal": (1, None, _nothing),
+    "paid": (1, None, _paid_in_full),
+    "paused-resumed": (1, None, _paused_and_resumed),
+    "promised-then-paid": (1, None, _promised_then_paid),
+    "visited-and-moved": (1, None, _visited_and_moved),
+    "continued-as-new": (1, 10, _nothing),
+}
+GENERATIONS = {
+    1: (SCENARIOS, HERE),
+    2: (SCENARIOS_2, RULES2),
+    3: (SCENARIOS_3, ACTIONS),
+    4: (SCENARIOS_4, SEAM),
+}
 
 
 async def record(settings: Settings, out: Path, generation: int = 1) -> dict[str, int]:

@@ -37,6 +37,7 @@ from dunning.audit.replay import (
 from dunning.case_client import CaseNotFound
 from dunning.cli.audit_replay import collect, render
 from dunning.settings import Settings
+from schemas.activity_io import APPEND_AUDIT
 from schemas.commands import (
     Approve,
     DisputeOpen,
@@ -54,12 +55,18 @@ from schemas.commands import (
 from schemas.status import ActionResult, CaseStatus
 from tests import replay_variants
 from tests.factories import TOTAL, case_input, fast_policy
-from tests.make_histories import ACTIONS, RULES2, case_id, history_files
-from workflows.loan_collection import COMPLIANCE_GUARD, PUBLISH_AFTER_AUDIT, LoanCollection
+from tests.make_histories import ACTIONS, RULES2, SEAM, case_id, history_files
+from workflows.loan_collection import (
+    AUDIT_LOCAL,
+    COMPLIANCE_GUARD,
+    PUBLISH_AFTER_AUDIT,
+    LoanCollection,
+)
 
 COMMITTED = history_files()
 COMMITTED_2 = history_files(RULES2)
 COMMITTED_3 = history_files(ACTIONS)
+COMMITTED_4 = history_files(SEAM)
 
 
 def _committed(name: str) -> list[WorkflowHistory]:
@@ -139,6 +146,42 @@ async def test_third_generation_history_replays_with_the_current_code(name: str)
 
     assert report.deterministic, report.detail
     assert report.runs == len(COMMITTED_3[name])
+
+
+@pytest.mark.parametrize("name", sorted(COMMITTED_4))
+async def test_fourth_generation_history_replays_with_the_current_code(name: str) -> None:
+    """Recorded on decision rules 3 with every audit append an activity task of its
+    own: the current code appends as a local activity, behind `AUDIT_LOCAL`."""
+    runs = [WorkflowHistory.from_json(case_id(name), p.read_text()) for p in COMMITTED_4[name]]
+    appends = [
+        e
+        for run in runs
+        for e in run.events
+        if e.activity_task_scheduled_event_attributes.activity_type.name == APPEND_AUDIT
+    ]
+    assert appends, "recorded with the audit append as an activity task"
+    assert AUDIT_LOCAL.encode() not in b"".join(
+        e.SerializeToString() for r in runs for e in r.events
+    )
+    [report] = await replay_histories(runs)
+
+    assert report.deterministic, report.detail
+    assert report.runs == len(COMMITTED_4[name])
+
+
+def test_fourth_generation_covers_rules_3() -> None:
+    assert len(COMMITTED_4["continued-as-new"]) >= 2, "a continue-as-new chain"
+    reasons = {name: _final_status(name, COMMITTED_4)["closed_reason"] for name in COMMITTED_4}
+    assert reasons == {
+        "legal": "transferred_to_legal",
+        "paid": "paid",
+        "paused-resumed": "transferred_to_legal",
+        "promised-then-paid": "paid",
+        "visited-and-moved": "transferred_to_legal",
+        "continued-as-new": "transferred_to_legal",
+    }
+    total = sum(p.stat().st_size for runs in COMMITTED_4.values() for p in runs)
+    assert total < 1_000_000, f"keep tests/histories small: {total} bytes"
 
 
 def test_third_generation_covers_the_one_step_actions() -> None:

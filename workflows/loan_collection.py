@@ -25,6 +25,7 @@ from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
     CancelledError,
+    FailureError,
 )
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
@@ -32,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     import workflows.actions as actions
     import workflows.delivery as delivery
     from schemas.activity_io import (
+        APPEND_AUDIT,
         AgreementReceipt,
         AgreementRequest,
         AuditBatch,
@@ -114,6 +116,11 @@ COMPLIANCE_GUARD = "compliance-guard-v2"
 # under the patch id `decision-rules-3@<seq>` of the point where it did (see
 # "Determinism" in docs/architecture.md for why the id carries the sequence number).
 RULES_3 = "decision-rules-3"
+# The audit append runs as a local activity: in the workflow task that decided, on the
+# worker that holds the case, recorded as a marker (its result, the head the append
+# left, included). Before it, every append was an activity task of its own: three
+# more history events and another workflow task per flush.
+AUDIT_LOCAL = "audit-append-local-activity"
 
 AGREEMENT_KINDS: dict[str, Literal["promise", "plan", "settlement"]] = {
     "promise_made": "promise",
@@ -738,12 +745,8 @@ class LoanCollection:
             batch, self._pending = self._pending, []
             info = workflow.info()
             try:
-                await workflow.execute_activity(
-                    "append_audit",
-                    AuditBatch(workflow_id=info.workflow_id, run_id=info.run_id, records=batch),
-                    start_to_close_timeout=AUDIT_TIMEOUT,
-                    retry_policy=PROVIDER_RETRY,
-                    summary=f"audit {batch[0].seq}..{batch[-1].seq}",
+                await self._append(
+                    AuditBatch(workflow_id=info.workflow_id, run_id=info.run_id, records=batch)
                 )
             except ActivityError as exc:
                 self._pending = batch + self._pending
@@ -757,6 +760,32 @@ class LoanCollection:
         self._audit_blocked = None
         if after:
             self._publish()
+
+    async def _append(self, batch: AuditBatch) -> None:
+        summary = f"audit {batch.records[0].seq}..{batch.records[-1].seq}"
+        if workflow.patched(AUDIT_LOCAL):
+            try:
+                await workflow.execute_local_activity(
+                    APPEND_AUDIT,
+                    batch,
+                    start_to_close_timeout=AUDIT_TIMEOUT,
+                    retry_policy=PROVIDER_RETRY,
+                    summary=summary,
+                )
+            except (ActivityError, CancelledError):
+                raise
+            except FailureError as exc:
+                # A local activity's failure can reach the workflow unwrapped (the
+                # application error itself): wrapped, it is handled like any other.
+                raise _as_activity_error() from exc
+            return
+        await workflow.execute_activity(
+            APPEND_AUDIT,
+            batch,
+            start_to_close_timeout=AUDIT_TIMEOUT,
+            retry_policy=PROVIDER_RETRY,
+            summary=summary,
+        )
 
     async def _flush_all(self) -> None:
         """Flush before the run ends: no event is left behind, even while the store
@@ -836,6 +865,18 @@ class _NoLock:
 def _refusal(exc: actions.Rejected) -> ApplicationError:
     """A refusal as the caller receives it: the reason for people, the code in details."""
     return ApplicationError(exc.reason, exc.code.value, type="Rejected", non_retryable=True)
+
+
+def _as_activity_error() -> ActivityError:
+    return ActivityError(
+        f"{APPEND_AUDIT} failed",
+        scheduled_event_id=0,
+        started_event_id=0,
+        identity="",
+        activity_type=APPEND_AUDIT,
+        activity_id="",
+        retry_state=None,
+    )
 
 
 def _refused(exc: ActivityError) -> bool:
