@@ -10,7 +10,9 @@ docs/screenshots/ (README, docs/console.md); the case page fits a phone's width.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -124,7 +126,7 @@ async def test_operators_supervisors_and_auditors_in_the_browser(
 
             # More cases for the dashboard: later stages, one paused.
             async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-                for days in (1, 16, 16, 31):
+                for index, days in enumerate((1, 16, 16, 31)):
                     more = f"L-uid-{uuid.uuid4().hex[:8]}"
                     opened = await http.post(
                         "/cases",
@@ -132,6 +134,20 @@ async def test_operators_supervisors_and_auditors_in_the_browser(
                         headers=who[Role.service].headers,
                     )
                     assert opened.status_code == 201, opened.text
+                    if index < 2:  # promises due today, one of them kept
+                        promised = await http.post(
+                            f"/cases/{more}/promises",
+                            json={"amount": "300.00", "pay_by": shanghai_today(), "reason": "pay"},
+                            headers=who[Role.operator].headers,
+                        )
+                        assert promised.status_code == 200, promised.text
+                    if index == 1:
+                        paid = await http.post(
+                            f"/cases/{more}/payments",
+                            json={"amount": "300.00", "reference": f"p-{more}"},
+                            headers=who[Role.service].headers,
+                        )
+                        assert paid.status_code == 200, paid.text
                 paused = await http.post(
                     f"/cases/{more}/pause",
                     json={"reason": "hardship"},
@@ -141,7 +157,10 @@ async def test_operators_supervisors_and_auditors_in_the_browser(
             await boss.get_by_role("link", name="Dashboard").click()
             await boss.wait_for_url("**/ui/dashboard")
             for _ in range(30):  # the listing follows the cases' search attributes
-                if "paused" in await boss.locator("main table").first.inner_text():
+                kept = await boss.locator("#fig-promises").inner_text()
+                if "paused" in await boss.locator("main table").first.inner_text() and (
+                    "kept" in kept
+                ):
                     break
                 await boss.wait_for_timeout(300)
                 await boss.reload()
@@ -224,3 +243,8 @@ async def test_operators_supervisors_and_auditors_in_the_browser(
     for text in urls + titles:
         for needle in PERSONAL:
             assert needle not in text, (text, needle)
+
+
+def shanghai_today() -> str:
+    """Today where the sample borrower lives (Asia/Shanghai): a promise due today."""
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
