@@ -266,3 +266,8 @@ def text(language: Language, key: str, **values: object) -> str:
 
 def keys() -> frozenset[str]:
     return frozenset(_TEXT)
+
+
+def entries() -> dict[str, dict[Language, str]]:
+    """Every message in every language, unformatted (for the catalogue's tests)."""
+    return {key: {"en": en, "zh-CN": zh} for key, (en, zh) in _TEXT.items()}
