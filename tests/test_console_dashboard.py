@@ -204,3 +204,18 @@ def test_every_message_key_the_dashboard_uses_is_in_the_catalogue() -> None:
     assert len(expanded) > 15, expanded
     missing = expanded - messages.keys()
     assert not missing, sorted(missing)
+
+
+async def test_the_promises_due_today_are_found_through_their_index(pool: asyncpg.Pool) -> None:
+    """The query's candidates come from the partial index on promise_made's pay_by
+    (migration 0012), not from a scan of the whole log: the index matches the query's
+    expression and predicate (with sequential scans priced out, as on a large log)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {dashboard.PROMISES_DUE_TODAY}"))
+    lines = plan.splitlines()
+    scans = [i for i, line in enumerate(lines) if "using audit_events_promise_pay_by" in line]
+    assert len(scans) == 1, plan
+    # A range of dates read from the index (not every promise ever made).
+    condition = lines[scans[0] + 1].strip()
+    assert condition.startswith("Index Cond: (((payload ->> 'pay_by'::text) >="), plan
