@@ -17,6 +17,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from urllib.parse import quote
 
@@ -27,6 +28,7 @@ from dunning import case_client
 from dunning.charts.svg import bar_chart
 from dunning.console.messages import text
 from dunning.console.sessions import PATH, Language
+from workflows.calendar import local_date
 
 LISTED = 1000  # cases counted at most (the listing's limit)
 PROMISES_LISTED = 200  # promises due today listed one by one at most (all are counted)
@@ -48,7 +50,9 @@ GROUP BY 1, 2 ORDER BY 2, 1
 # The promises whose `pay_by` (a borrower-local date) is today in the borrower's time
 # zone. Local dates lie within a day of the UTC date (offsets -12 h to +14 h), so the
 # candidates come from the partial index audit_events_promise_pay_by (migration 0012)
-# by that three-day range, and each is kept if its date is its borrower's today. A
+# by that three-day range, and each is kept if its date is its borrower's today (in
+# Python, with workflows.calendar.local_date: the zone database that checked the
+# borrower's time zone at opening and that the case's own deadlines use). A
 # promise made later in the case replaces none (the case refuses a second agreement
 # while one is in force), and none due today has ended yet (it ends at the borrower's
 # midnight at the earliest): the events after it are its own. Kept: the case recorded
@@ -63,7 +67,7 @@ WITH due AS (
           BETWEEN to_char((now() AT TIME ZONE 'UTC')::date - 1, 'YYYY-MM-DD')
               AND to_char((now() AT TIME ZONE 'UTC')::date + 1, 'YYYY-MM-DD')
 )
-SELECT d.case_id, d.amount, o.currency, x.kept, x.paid, x.closed
+SELECT d.case_id, d.amount, d.pay_by, o.currency, o.timezone, x.kept, x.paid, x.closed
 FROM due d
      CROSS JOIN LATERAL (
          SELECT c.payload #>> '{case,loan,currency}' AS currency,
@@ -83,7 +87,6 @@ FROM due d
          WHERE e.case_id = d.case_id AND e.seq > d.seq
            AND e.event_type IN ('promise_kept', 'payment_received', 'case_closed')
      ) x
-WHERE d.pay_by = (now() AT TIME ZONE o.timezone)::date
 ORDER BY d.case_id, d.seq
 """
 
@@ -266,7 +269,12 @@ async def promises_due_today(sources: Sources, language: Language) -> Figure:
     def t(key: str, **values: object) -> str:
         return text(language, key, **values)
 
-    due = [due_promise(row) for row in await sources.pool.fetch(PROMISES_DUE_TODAY)]
+    now = datetime.now(UTC)
+    due = [
+        due_promise(row)
+        for row in await sources.pool.fetch(PROMISES_DUE_TODAY)
+        if row["pay_by"] == local_date(now, str(row["timezone"]))
+    ]
     currencies = sorted({p.currency for p in due})
     mine = {c: [p for p in due if p.currency == c] for c in currencies}
     counts = {
