@@ -5,12 +5,16 @@ finds a case by its loan id, pauses it, and sees the case's refusal when pausing
 again; requests a write-off, which a supervisor approves; an auditor has no form and a
 crafted post is refused, and they reveal a case's masked fields with a reason
 (recorded). Screenshots of the case page, the dashboard and the audit page are saved in
-docs/screenshots/ (README, docs/console.md); the case page fits a phone's width."""
+docs/screenshots/ (README, docs/console.md); the case page fits a phone's width.
+Every page at 390x844 and 1280x800, in both languages: no sideways scroll, every field
+labelled; a case paused by keyboard only, the focus ring visible at each stop."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -124,7 +128,7 @@ async def test_operators_supervisors_and_auditors_in_the_browser(
 
             # More cases for the dashboard: later stages, one paused.
             async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-                for days in (1, 16, 16, 31):
+                for index, days in enumerate((1, 16, 16, 31)):
                     more = f"L-uid-{uuid.uuid4().hex[:8]}"
                     opened = await http.post(
                         "/cases",
@@ -132,6 +136,20 @@ async def test_operators_supervisors_and_auditors_in_the_browser(
                         headers=who[Role.service].headers,
                     )
                     assert opened.status_code == 201, opened.text
+                    if index < 2:  # promises due today, one of them kept
+                        promised = await http.post(
+                            f"/cases/{more}/promises",
+                            json={"amount": "300.00", "pay_by": shanghai_today(), "reason": "pay"},
+                            headers=who[Role.operator].headers,
+                        )
+                        assert promised.status_code == 200, promised.text
+                    if index == 1:
+                        paid = await http.post(
+                            f"/cases/{more}/payments",
+                            json={"amount": "300.00", "reference": f"p-{more}"},
+                            headers=who[Role.service].headers,
+                        )
+                        assert paid.status_code == 200, paid.text
                 paused = await http.post(
                     f"/cases/{more}/pause",
                     json={"reason": "hardship"},
@@ -141,7 +159,10 @@ async def test_operators_supervisors_and_auditors_in_the_browser(
             await boss.get_by_role("link", name="Dashboard").click()
             await boss.wait_for_url("**/ui/dashboard")
             for _ in range(30):  # the listing follows the cases' search attributes
-                if "paused" in await boss.locator("main table").first.inner_text():
+                kept = await boss.locator("#fig-promises").inner_text()
+                if "paused" in await boss.locator("main table").first.inner_text() and (
+                    "kept" in kept
+                ):
                     break
                 await boss.wait_for_timeout(300)
                 await boss.reload()
@@ -224,3 +245,141 @@ async def test_operators_supervisors_and_auditors_in_the_browser(
     for text in urls + titles:
         for needle in PERSONAL:
             assert needle not in text, (text, needle)
+
+
+# Every visible form control that has no accessible name: no <label for> (or wrapping
+# label) with text, no aria-label, no aria-labelledby naming an element with text.
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
+    .filter((el) => el.type !== 'hidden' && el.getClientRects().length > 0)
+    .filter((el) => {
+        const labelled = [...(el.labels || [])].some((l) => l.textContent.trim());
+        const aria = (el.getAttribute('aria-label') || '').trim();
+        const by = (el.getAttribute('aria-labelledby') || '').split(/\\s+/).filter(Boolean)
+            .some((id) => (document.getElementById(id)?.textContent || '').trim());
+        return !(labelled || aria || by);
+    })
+    .map((el) => el.outerHTML.slice(0, 120))"""
+# What sticks out of the viewport sideways: the page's extra width, and the charts or
+# tables whose right edge is past it (a table may scroll inside its card instead).
+OVERFLOW = """() => ({
+    page: document.documentElement.scrollWidth - window.innerWidth,
+    out: [...document.querySelectorAll('svg.chart, table, .card')]
+        .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 0.5)
+        .filter((el) => !el.closest('.scroll') || el.closest('.scroll')
+            .getBoundingClientRect().right > window.innerWidth + 0.5)
+        .map((el) => el.tagName + '.' + el.getAttribute('class')),
+})"""
+FOCUSED = """() => {
+    const el = document.activeElement;
+    const style = getComputedStyle(el);
+    return {
+        tag: el.tagName, text: (el.textContent || '').trim().slice(0, 40),
+        id: el.id, form: el.closest('form')?.id || null, type: el.type || null,
+        details: el.closest('details')?.id || null,
+        outline: style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2,
+    };
+}"""
+
+
+async def tab_to(page: Any, wanted: dict[str, str], limit: int = 300) -> list[dict[str, Any]]:
+    """Press Tab until the focused element matches `wanted` (FOCUSED's fields); every
+    element focused on the way, which must each show the focus ring."""
+    seen = []
+    for _ in range(limit):
+        await page.keyboard.press("Tab")
+        focused = await page.evaluate(FOCUSED)
+        seen.append(focused)
+        if all(focused.get(k) == v for k, v in wanted.items()):
+            return seen
+    raise AssertionError(f"Tab never reached {wanted}: {seen[-5:]}")
+
+
+async def test_every_page_fits_a_phone_and_a_desktop_is_labelled_and_works_by_keyboard(
+    base_url: str, owner_pool: asyncpg.Pool
+) -> None:
+    """The sign-in page, the cases, a case (every action's form opened), its audit page
+    and the dashboard (a promise due today listed), at 390x844 and 1280x800, in English
+    and Chinese: nothing scrolls the page sideways, charts and cards stay inside it,
+    every visible field has a label; the skip link comes first; a case is paused with
+    the keyboard only (Tab and Enter), the focus ring visible at every stop."""
+    executable = chromium()
+    from playwright.async_api import async_playwright, expect
+
+    who = await callers(owner_pool)
+    loan = f"L-uik-{uuid.uuid4().hex[:8]}"
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        await open_case(http, who[Role.service], loan)
+        promised = await http.post(
+            f"/cases/{loan}/promises",
+            json={"amount": "300.00", "pay_by": shanghai_today(), "reason": "payday"},
+            headers=who[Role.operator].headers,
+        )
+        assert promised.status_code == 200, promised.text
+    case_page, audit_page = f"/ui/cases/case-{loan}", f"/ui/cases/case-{loan}/audit"
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=executable, args=ARGS)
+        try:
+            for viewport in (PHONE, DESKTOP):
+                for language in ("en", "zh-CN"):
+                    anonymous = await browser.new_context(viewport=viewport, base_url=base_url)
+                    visits = [(await anonymous.new_page(), "/ui/sign-in")]
+                    boss = await sign_in(browser, base_url, who[Role.supervisor], viewport)
+                    auditor = await sign_in(browser, base_url, who[Role.auditor], viewport)
+                    for page in (boss, auditor):
+                        await page.get_by_label("Language").select_option(language)
+                        await page.get_by_role("button", name="Change").click()
+                        await expect(page.locator("html")).to_have_attribute("lang", language)
+                    visits += [(boss, "/ui/cases"), (boss, case_page), (boss, "/ui/dashboard")]
+                    visits.append((auditor, audit_page))
+                    for page, path in visits:
+                        await page.goto(path)
+                        where = (viewport["width"], language, path)
+                        if path == "/ui/dashboard":
+                            mine = page.locator(f"#fig-promises a[href='{case_page}']")
+                            await expect(mine).to_have_count(1)
+                            await expect(page.locator("#fig-promises svg.chart")).to_be_visible()
+                        # Every action's form open: all their fields are on the page.
+                        await page.evaluate(
+                            "() => document.querySelectorAll('details').forEach("
+                            "(d) => { d.open = true; })"
+                        )
+                        sticking = await page.evaluate(OVERFLOW)
+                        assert sticking["page"] <= 0 and not sticking["out"], (where, sticking)
+                        assert await page.evaluate(UNLABELLED) == [], where
+                        fields = await page.locator("input:visible, select:visible").count()
+                        assert fields >= 1, where  # the language switch at least
+                    await anonymous.close()
+                    for page in (boss, auditor):
+                        await page.context.close()
+
+            # By keyboard only, at a phone's width: the skip link first, then to the
+            # pause form, open it, type the reason, submit it.
+            page = await sign_in(browser, base_url, who[Role.operator], PHONE)
+            await page.goto(case_page)
+            await page.locator("body").focus()
+            await page.keyboard.press("Tab")
+            first = await page.evaluate(FOCUSED)
+            assert first["text"] == "Skip to content" and first["outline"], first
+            await page.keyboard.press("Enter")
+            assert await page.evaluate("document.activeElement.id") == "main"
+            stops = await tab_to(page, {"tag": "SUMMARY", "details": "action-pause"})
+            await page.keyboard.press("Enter")
+            stops += await tab_to(page, {"tag": "TEXTAREA", "form": "form-pause"})
+            await page.keyboard.type("borrower asked for a week")
+            stops += await tab_to(page, {"tag": "BUTTON", "form": "form-pause"})
+            await page.keyboard.press("Enter")
+            await expect(page.locator("#case-state")).to_have_text("paused")
+            await expect(page.get_by_role("status")).to_contain_text("Done: Pause.")
+            unringed = [stop for stop in stops if not stop["outline"]]
+            assert not unringed, unringed  # the focus is visible at every stop
+            assert len(stops) >= 3
+        finally:
+            await browser.close()
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        status = await http.get(f"/cases/{loan}", headers=who[Role.operator].headers)
+    assert status.json()["paused"]["reason"] == "borrower asked for a week"
+
+
+def shanghai_today() -> str:
+    """Today where the sample borrower lives (Asia/Shanghai): a promise due today."""
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()

@@ -128,6 +128,27 @@ _TEXT: dict[str, tuple[str, str]] = {
     "skipped": ("skipped", "跳过"),
     "rule": ("Rule", "规则"),
     "nothing_today": ("Nothing yet today.", "今日暂无。"),
+    "promises_today": (
+        "Promises due today (the borrower's local date)",
+        "今日到期的还款承诺（借款人当地日期）",
+    ),
+    "promises_today_note": (
+        "Due today: the promise's pay-by date is today where the borrower lives (in the "
+        "borrower's time zone, as the date was agreed). Kept: paid in full, or the case "
+        "closed as paid. None is broken yet: a promise breaks once its grace after that "
+        "day is over, on the timeline of its case.",
+        "今日到期：承诺的还款日期是借款人所在时区的今天（与约定日期一致）。已兑现：已足额还款，"
+        "或案件已因还清结案。此处没有违约：宽限期过后承诺才算违约，见各案件时间线。",
+    ),
+    "promises": ("Promises", "承诺数"),
+    "promised": ("Promised", "承诺金额"),
+    "paid_so_far": ("Paid so far", "已还金额"),
+    "currency": ("Currency", "币种"),
+    "promise.kept": ("kept", "已兑现"),
+    "promise.awaiting": ("awaiting payment", "待还款"),
+    "promise.closed": ("case closed", "案件已结案"),
+    "promises_listed": ("By case: {shown} of {total}", "按案件：{total} 条中的 {shown} 条"),
+    "no_promises_today": ("No promise is due today.", "今日没有到期的还款承诺。"),
     "dashboard_only": ("The dashboard is for supervisors.", "看板仅供主管使用。"),
     "skip_to_content": ("Skip to content", "跳到正文"),
     # the auditors' page (audit_pages.py, audit.html.j2)
@@ -293,3 +314,8 @@ def text(language: Language, key: str, **values: object) -> str:
 
 def keys() -> frozenset[str]:
     return frozenset(_TEXT)
+
+
+def entries() -> dict[str, dict[Language, str]]:
+    """Every message in every language, unformatted (for the catalogue's tests)."""
+    return {key: {"en": en, "zh-CN": zh} for key, (en, zh) in _TEXT.items()}
