@@ -9,13 +9,15 @@ temporary folder, stopped at the end), in four phases:
 
 1. **Opening, no worker running**, so the comparison isolates the start path: in
    `--rounds` interleaved rounds (the server's database grows as it goes; alternating
-   spreads that over all three), `--cases`/2 bare starts, `--cases`/2 cases through the
-   starter (`dunning.opening.open_cases`, as `dunning open` calls it, with its progress
-   bar) and `--cases`/2 through `POST /cases` in batches of `--batch` (the API in this
-   process, uvicorn on loopback, `--api-requests` batches in flight). A bare start is
-   `client.start_workflow` of `bench.bare.BareCase` (a one-number input, no search
-   attributes) on the same client, `MAX_CONCURRENT_STARTS` in flight. Printed: cases/s
-   of each and each engine path's ratio to bare, and the input payload's size.
+   spreads that over every path), `--cases`/2 of each: bare starts
+   (`client.start_workflow` of `bench.bare.BareCase`, a one-number input, no search
+   attributes), shaped starts (the same workflow type with the engine's input, search
+   attributes and summary), cases through the starter (`dunning.opening.open_cases`,
+   as `dunning open` calls it, with its progress bar) and through `POST /cases` in
+   batches of `--batch` (the API in this process, uvicorn on loopback,
+   `--api-requests` batches in flight); the same client, `MAX_CONCURRENT_STARTS` in
+   flight. Printed: cases/s of each, each path's ratio to bare, client CPU per case,
+   the input payload's size.
 2. **First tasks**: a worker (`python worker.py`, its own process) starts; the time
    until every case has run its first workflow tasks (its first SMS deferred to the
    window's opening, `contact_deferred` in the audit log).
@@ -71,6 +73,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
 
 from bench.api_open import run_batches
 from bench.bare import BareCase
@@ -86,10 +89,11 @@ from dunning.settings import Settings
 from dunning.temporal_client import connect
 from schemas.case import CaseInput
 from schemas.roles import Role
+from workflows.inputs import LoanCollectionInput
 
 ROOT = Path(__file__).resolve().parent.parent
 console = Console()
-PATHS = ("bare", "starter", "api")
+PATHS = ("bare", "shaped", "starter", "api")
 app = typer.Typer(add_completion=False)
 
 # The worker's setting for a partner's calls per second (branch `pacing`:
@@ -185,6 +189,31 @@ async def bare_starts(client: Client, ids: Sequence[str], queue: str) -> list[st
     return problems
 
 
+async def shaped_starts(
+    client: Client, settings: Settings, inputs: Sequence[LoanCollectionInput], queue: str
+) -> list[str]:
+    gate = asyncio.Semaphore(opening.MAX_CONCURRENT_STARTS)
+    problems: list[str] = []
+
+    async def one(params: LoanCollectionInput) -> None:
+        async with gate:
+            try:
+                await client.start_workflow(
+                    "BenchBareCase",  # never run: no worker polls this queue
+                    params,
+                    id=f"shaped-{params.case.case_id}",
+                    task_queue=queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    search_attributes=opening.search_attributes(params),
+                    static_summary=f"loan {params.case.loan.id} ({params.policy.ref})",
+                )
+            except Exception as exc:
+                problems.append(f"shaped {params.case.case_id}: {exc}")
+
+    await asyncio.gather(*(one(p) for p in inputs))
+    return problems
+
+
 async def starter_opens(
     client: Client, settings: Settings, rows: list[dict[str, Any]], progress: Progress
 ) -> list[str]:
@@ -235,6 +264,15 @@ async def open_phase(
         await run_batches(http, headers, warm[10:], 10, 1)
         await bare_starts(client, [f"bare-W-{tag}-{i}" for i in range(10)], bare_queue)
         result.case_ids += [f"case-{w['loan']['id']}" for w in warm]
+        # The engine's start request, built before the clock runs: what the server
+        # stores for a case (input, search attributes, summary) with no opening code.
+        shaped = [
+            [
+                opening.workflow_input(CaseInput.model_validate(row), settings)
+                for row in rows(f"x{r}", r)
+            ]
+            for r in range(rounds)
+        ]
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -243,12 +281,14 @@ async def open_phase(
             transient=True,
         ) as progress:
             for r in range(rounds):
-                for path in ("bare", "starter", "api"):
+                for path in PATHS:
                     before = sqlite_bytes(settings.state_dir)
                     began, cpu = time.perf_counter(), time.process_time()
                     if path == "bare":
                         ids = [f"bare-{tag}-{r}-{i}" for i in range(per_path)]
                         found = await bare_starts(client, ids, bare_queue)
+                    elif path == "shaped":
+                        found = await shaped_starts(client, settings, shaped[r], bare_queue)
                     elif path == "starter":
                         chunk = rows("s", r)
                         found = await starter_opens(client, settings, chunk, progress)
@@ -456,6 +496,7 @@ async def bench(
         bare_rate = opened.counts["bare"] / opened.seconds["bare"]
         for path, name in (
             ("bare", "bare start_workflow"),
+            ("shaped", "bare, the engine's input and attributes"),
             ("starter", "starter (open_cases)"),
             ("api", f"POST /cases, batches of {batch}"),
         ):
@@ -473,7 +514,7 @@ async def bench(
             f"(engine, encrypted) vs {bare_size:,} B (bare); SQLite growth per start: "
             + ", ".join(
                 f"{p} {opened.sqlite_growth[p] / max(opened.counts[p], 1) / 1024:.1f} KB"
-                for p in ("bare", "starter", "api")
+                for p in PATHS
             )
         )
         tables.append(table)
@@ -498,7 +539,12 @@ async def bench(
             await asyncio.sleep(5)  # the last cases' timers set
             pg_after = await pg_sizes(pool)
             sqlite_after = sqlite_bytes(state_dir)
-            engine_growth = sqlite_after - sqlite_before - opened.sqlite_growth["bare"]
+            engine_growth = (
+                sqlite_after
+                - sqlite_before
+                - opened.sqlite_growth["bare"]
+                - opened.sqlite_growth["shaped"]
+            )
             bare_per = opened.sqlite_growth["bare"] / max(opened.counts["bare"], 1)
             held = Table(title=f"{len(case_ids):,} open cases, each waiting for its first SMS")
             held.add_column("what")
