@@ -11,6 +11,7 @@ hash (`activities.chain`), so `dunning audit verify` can tell a changed row by i
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -279,6 +280,17 @@ async def case_ids(conn: asyncpg.Connection) -> list[str]:
     """Every case the log knows, sorted."""
     rows = await conn.fetch("SELECT DISTINCT case_id FROM audit_events ORDER BY case_id")
     return [row["case_id"] for row in rows]
+
+
+async def logged_among(
+    conn: asyncpg.Connection | asyncpg.Pool, case_ids: Sequence[str]
+) -> frozenset[str]:
+    """Which of `case_ids` the log holds any row of (`has_rows` for many at once)."""
+    found = await conn.fetch(
+        "SELECT DISTINCT case_id FROM audit_events WHERE case_id = ANY($1::text[])",
+        list(case_ids),
+    )
+    return frozenset(row["case_id"] for row in found)
 
 
 async def has_rows(conn: asyncpg.Connection | asyncpg.Pool, case_id: str) -> bool:

@@ -63,5 +63,12 @@ class Templates:
 
     def variables(self, name: str, language: str) -> set[str]:
         """The variables template `name` uses (every one must be supplied when rendering)."""
-        text = self.source(name, language)
-        return set(meta.find_undeclared_variables(_environment(self.folders).parse(text)))
+        return set(_undeclared(self.folders, self.source(name, language)))
+
+
+@lru_cache(maxsize=256)
+def _undeclared(folders: tuple[Path, ...], text: str) -> frozenset[str]:
+    """The variables a template's text uses, parsed once per distinct text: every case
+    opened checks its policy's templates (`dunning.policies`), and parsing them each time
+    was most of the cost of an opening. The file is still read each time."""
+    return frozenset(meta.find_undeclared_variables(_environment(folders).parse(text)))

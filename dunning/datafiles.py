@@ -40,8 +40,18 @@ def describe(exc: ValidationError) -> str:
 def read_toml(path: Path, model: type[M], error: type[ValueError]) -> M:
     """The file as `model`, or `error` naming the file, the field and the problem."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise error(f"{path}: {exc}") from exc
+    return parse_toml(path, content, model, error)
+
+
+def parse_toml(path: Path, content: bytes, model: type[M], error: type[ValueError]) -> M:
+    """`content` (read from `path`) as `model`, or `error` naming the file, the field
+    and the problem."""
+    try:
+        data = tomllib.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise error(f"{path}: {exc}") from exc
     try:
         return model.model_validate(data)

@@ -9,7 +9,7 @@ is reported as such and left alone.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
@@ -105,17 +105,30 @@ CLOSED_BEFORE = (
 
 
 async def open_case(
-    client: Client, settings: Settings, row: int, raw: Any, *, pool: asyncpg.Pool | None = None
+    client: Client,
+    settings: Settings,
+    row: int,
+    raw: Any,
+    *,
+    pool: asyncpg.Pool | None = None,
+    logged: Collection[str] | None = None,
 ) -> RowResult:
-    """Validate and open one case. `pool` (the audit store) is used to refuse a loan
-    whose earlier case is still in the audit log; without one, a connection is made."""
+    """Validate and open one case (a `CaseInput` is validated already). `pool` (the audit
+    store) is used to refuse a loan whose earlier case is still in the audit log; without
+    one, a connection is made. `logged`: the case ids of a batch that the audit log held
+    when the batch began (`logged_cases`), so a row costs no lookup of its own."""
+    loan_id: str | None
     if isinstance(raw, CaseInput):
-        raw = raw.model_dump(mode="json")
-    loan_id = loan_id_of(raw)
-    if not isinstance(raw, dict):
+        case, loan_id = raw, raw.loan.id
+    elif not isinstance(raw, dict):
         return RowResult(row, None, "invalid", "(row): must be an object")
+    else:
+        loan_id = loan_id_of(raw)
+        try:
+            case = CaseInput.model_validate(raw)
+        except ValidationError as exc:
+            return RowResult(row, loan_id, "invalid", describe_errors(exc))
     try:
-        case = CaseInput.model_validate(raw)
         params = workflow_input(case, settings)
     except ValidationError as exc:
         return RowResult(row, loan_id, "invalid", describe_errors(exc))
@@ -127,7 +140,11 @@ async def open_case(
     if problems:
         detail = "; ".join(f"{field}: {problem}" for field, problem in problems)
         return RowResult(row, loan_id, "invalid", detail)
-    if await _closed_before(settings, pool, case.case_id):
+    if (
+        case.case_id in logged
+        if logged is not None
+        else await _closed_before(settings, pool, case.case_id)
+    ):
         # Temporal's retention removed the old case, so its workflow id is free again,
         # but its audit rows, outbox and agreement keys remain: a new case under the
         # same id would collide with them (it failed on its first audit append).
@@ -171,6 +188,17 @@ async def _closed_before(settings: Settings, pool: asyncpg.Pool | None, case_id:
         await conn.close()
 
 
+async def logged_cases(pool: asyncpg.Pool, rows: Iterable[Any]) -> frozenset[str]:
+    """The case ids among `rows` (raw rows or `CaseInput`s) that the audit log holds:
+    one query for a batch instead of one per row."""
+    ids = {
+        f"case-{loan_id}"
+        for raw in rows
+        if (loan_id := raw.loan.id if isinstance(raw, CaseInput) else loan_id_of(raw))
+    }
+    return await audit_store.logged_among(pool, sorted(ids)) if ids else frozenset()
+
+
 def loan_id_of(raw: Any) -> str | None:
     if isinstance(raw, dict) and isinstance(raw.get("loan"), dict):
         value = raw["loan"].get("id")
@@ -186,19 +214,21 @@ async def open_cases(
 ) -> list[RowResult]:
     """Open every row, a bounded number at a time; results in row order."""
     gate = asyncio.Semaphore(MAX_CONCURRENT_STARTS)
+    rows = list(rows)
 
     async with asyncpg.create_pool(
         settings.database_url, min_size=1, max_size=MAX_CONCURRENT_STARTS
     ) as pool:
+        logged = await logged_cases(pool, rows)
 
         async def one(index: int, raw: Any) -> RowResult:
             async with gate:
-                result = await open_case(client, settings, index, raw, pool=pool)
+                result = await open_case(client, settings, index, raw, pool=pool, logged=logged)
             if on_result is not None:
                 on_result(result)
             return result
 
-        return await per_loan_in_row_order(list(rows), one)
+        return await per_loan_in_row_order(rows, one)
 
 
 async def per_loan_in_row_order(

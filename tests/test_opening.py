@@ -267,3 +267,13 @@ async def test_a_loan_reopened_after_retention_is_refused_as_closed(
     assert "audit log" in again.detail and "new loan id" in again.detail, again.detail
     assert not await _exists(dev_client, case_id), "nothing was started"
     assert await rows() == kept
+
+    # In a file, where the audit log is asked once for the whole batch: the same
+    # refusal, and the other rows open.
+    fresh = case_payload(_loan_id("L-fresh"))
+    batch = await opening.open_cases(dev_client, settings, [payload, fresh])
+    assert [r.outcome for r in batch] == ["already_closed", "opened"], batch
+    assert batch[0].detail == again.detail
+    assert not await _exists(dev_client, case_id), "nothing was started"
+    assert await _exists(dev_client, f"case-{fresh['loan']['id']}")
+    assert await rows() == kept

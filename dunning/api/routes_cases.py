@@ -175,6 +175,7 @@ async def _open_batch(request: Request, payload: dict[str, Any]) -> JSONResponse
         raise invalid([{"field": "cases", "problem": f"a list of 1 to {MAX_BATCH} cases"}])
     current = services(request)
     gate = asyncio.Semaphore(opening.MAX_CONCURRENT_STARTS)
+    logged = await opening.logged_cases(current.pool, rows)
 
     async def one(index: int, raw: Any) -> RowResult:
         case, errors = _validate(raw, current.settings)
@@ -189,7 +190,7 @@ async def _open_batch(request: Request, payload: dict[str, Any]) -> JSONResponse
             )
         async with gate:
             done = await opening.open_case(
-                current.client, current.settings, index, case, pool=current.pool
+                current.client, current.settings, index, case, pool=current.pool, logged=logged
             )
         return RowResult(
             row=index,

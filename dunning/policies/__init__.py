@@ -6,9 +6,10 @@ is searched first, so a lender keeps its own policies outside the code.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
-from dunning.datafiles import find_versioned, read_toml
+from dunning.datafiles import find_versioned, parse_toml
 from dunning.settings import get_settings
 from dunning.templates import current
 from schemas.channels import CHANNELS, TEMPLATE_VARIABLES
@@ -27,11 +28,26 @@ def search_path() -> list[Path]:
 
 
 def load_file(path: Path) -> Policy:
-    policy = read_toml(path, Policy, PolicyError)
+    """The policy in `path`, checked: its day length, and its templates against the
+    template files as they are now. The file is read each time; parsing and validating
+    it is remembered for its exact content (every case opened loads its policy)."""
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise PolicyError(f"{path}: {exc}") from exc
+    policy = _parsed(path, content)
+    _check_templates(path, policy)
+    return policy
+
+
+@lru_cache(maxsize=64)
+def _parsed(path: Path, content: bytes) -> Policy:
+    """`content` (of `path`) as a Policy, frozen, so one object can be shared; a
+    PolicyError is raised again each time, never remembered."""
+    policy = parse_toml(path, content, Policy, PolicyError)
     problem = day_length_problem(policy.day_length)
     if problem is not None:
         raise PolicyError(f"{path}: day_length: {problem}")
-    _check_templates(path, policy)
     return policy
 
 

@@ -61,7 +61,8 @@ def load(ref: str, settings: Settings | None = None) -> Strategy:
 def _load_unchanged(path: Path) -> Strategy:
     """`load_file`, remembered for the file's exact content: every case opened reads the
     active strategy, and checking all its policies each time would double the cost of
-    an opening. The policy a case gets is still loaded afresh for each case."""
+    an opening. The policy a case gets is still read afresh for each case
+    (`dunning.policies.load_file`)."""
     try:
         content = hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as exc:
