@@ -260,12 +260,15 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with running_worker(settings):
+    async with running_worker(settings) as worker:
+        # The identity Temporal records for this process's tasks in every history
+        # (the SDK's `pid@host`): which of several workers ran what.
         log.info(
             "worker running",
             temporal=settings.temporal_address,
             namespace=settings.temporal_namespace,
             task_queue=settings.task_queue,
+            identity=worker.client.identity,
         )
         await stop.wait()
     log.info("worker stopped")

@@ -238,6 +238,23 @@ def test_startup_order(services: dict[str, dict[str, Any]]) -> None:
     assert services["worker"]["deploy"]["replicas"] == 2
 
 
+def test_workers_scale_with_compose_scale(services: dict[str, dict[str, Any]]) -> None:
+    """`docker compose up --scale worker=N` (the compose header, README "Sizing"): one
+    service whose replicas share nothing compose would have to make unique, on the one
+    task queue."""
+    worker = services["worker"]
+    for unique in ("container_name", "hostname", "ports"):
+        assert unique not in worker, f"worker: {unique} would stop --scale"
+    assert "DUNNING_TASK_QUEUE" in env_of(worker)
+    assert "--scale worker=N" in COMPOSE_FILE.read_text(encoding="utf-8")
+    runs_workers = [
+        name
+        for name, service in services.items()
+        if service.get("command") and command_words(service)[:2] == ["dunning", "worker"]
+    ]
+    assert runs_workers == ["worker"], "one worker service, scaled"
+
+
 def test_migrate_runs_dunning_db_migrate(services: dict[str, dict[str, Any]]) -> None:
     assert command_words(services["migrate"]) == ["dunning", "db", "migrate"]
     assert command_words(services["worker"]) == ["dunning", "worker"]

@@ -4,9 +4,6 @@ sending no message twice and writing no audit event twice."""
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -21,7 +18,16 @@ from dunning.settings import Settings
 from dunning.sim import fold
 from schemas.case import CaseInput
 from tests.factories import case_input, fault_policy
-from tests.faults.harness import CASES, all_closed, check_each, tail, wait_for
+from tests.faults.harness import (
+    CASES,
+    all_closed,
+    check_each,
+    kill_worker,
+    start_worker,
+    stop_worker,
+    tail,
+    wait_for,
+)
 from tests.records import (
     audit_counts,
     audit_events,
@@ -31,27 +37,14 @@ from tests.records import (
     outbox_rows,
 )
 from tests.test_decider import per_stage
-from tests.test_opening import cli_env
 from workflows.loan_collection import LoanCollection
 
-ROOT = Path(__file__).resolve().parent.parent
 # An 8-second policy day, the handoff three days in: the outage (kill, restart, Temporal's
 # 10 s sticky-queue timeout before a dead worker's tasks move on, the 10 s activity
 # timeout of calls in flight, replaying 200 cases on a loaded machine) meets cases
 # between their SMS and their handoff, none of them finished.
 POLICY = fault_policy(timedelta(seconds=8), legal_day=3)
 CHECK_CONCURRENCY = 8
-
-
-def _start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, str(ROOT / "worker.py")],
-            cwd=ROOT,
-            env=cli_env(settings),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
 
 
 @pytest.mark.slow
@@ -66,7 +59,7 @@ async def test_sigkilled_worker_loses_nothing_and_repeats_nothing(
     prefix = f"L-kill-{uuid.uuid4().hex[:6]}"
     cases = [case_input(f"{prefix}-{i:03d}", loan={"days_past_due": 1}) for i in range(CASES)]
     log = tmp_path / "worker.log"
-    worker = _start_worker(settings, log)
+    worker = start_worker(settings, None, log)
     try:
         await asyncio.gather(
             *(
@@ -85,20 +78,17 @@ async def test_sigkilled_worker_loses_nothing_and_repeats_nothing(
         while (await audit_counts(pool, prefix))[0] < CASES:
             assert time.monotonic() < deadline, tail(log)
             await asyncio.sleep(0.2)
-        worker.send_signal(signal.SIGKILL)
-        assert worker.wait(timeout=10) == -signal.SIGKILL
+        kill_worker(worker)
         killed_at, closed_at_kill = await audit_counts(pool, prefix)
 
-        worker = _start_worker(settings, log)
+        worker = start_worker(settings, None, log)
 
         async def closed() -> bool:
             return await all_closed(dev_client, task_queue, CASES)
 
         await wait_for(closed, 300, "cases did not all close", log)
     finally:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            worker.wait(timeout=20)
+        stop_worker(worker)
 
     assert closed_at_kill == 0, f"{closed_at_kill} cases closed before the kill"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -76,15 +77,31 @@ def worker_env(settings: Settings, gateway: Gateway) -> dict[str, str]:
     }
 
 
-def start_worker(settings: Settings, gateway: Gateway, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(settings: Settings, gateway: Gateway | None, log: Path) -> subprocess.Popen[bytes]:
+    """`python worker.py` on `settings`' task queue, its output appended to `log`: on the
+    webhook provider posting to `gateway`, or on the sandbox provider without one. Its
+    Temporal identity is the SDK's `pid@host` (`worker_identity`)."""
+    env = worker_env(settings, gateway) if gateway else cli_env(settings)
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, str(ROOT / "worker.py")],
             cwd=ROOT,
-            env=worker_env(settings, gateway),
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+
+def worker_identity(worker: subprocess.Popen[bytes]) -> str:
+    """The identity Temporal records for `worker`'s tasks in the histories (the SDK's
+    default, which the worker keeps: `pid@host`)."""
+    return f"{worker.pid}@{socket.gethostname()}"
+
+
+def kill_worker(worker: subprocess.Popen[bytes]) -> None:
+    """SIGKILL: no shutdown, no task handed back; its tasks in flight time out."""
+    worker.send_signal(signal.SIGKILL)
+    assert worker.wait(timeout=10) == -signal.SIGKILL
 
 
 def stop_worker(worker: subprocess.Popen[bytes]) -> None:
@@ -171,44 +188,65 @@ async def run_with_fault(
 ) -> Flight:
     """Open `cases` cases, inject `fault` once `fault_after_rows` audit rows per case are
     written, and return when every case has closed (the worker is stopped by then)."""
-    task_queue = f"fault-{uuid.uuid4().hex[:8]}"
-    settings = settings.model_copy(update={"task_queue": task_queue})
+    flight = new_flight(settings, tmp_path, name=name, policy=policy, cases=cases)
+    worker = start_worker(flight.settings, gateway, flight.log)
+    try:
+        await start_cases(client, flight)
+        await wait_for_rows(flight, fault_after_rows * cases, 60)
+        assert worker.poll() is None, tail(flight.log)
+        flight.rows_at_fault, flight.closed_at_fault = await audit_counts(
+            flight.settings, flight.prefix
+        )
+        await fault()
+        await wait_until_closed(client, flight)
+    finally:
+        stop_worker(worker)
+    return flight
+
+
+def new_flight(
+    settings: Settings, tmp_path: Path, *, name: str, policy: Policy, cases: int = CASES
+) -> Flight:
+    """`cases` fresh cases (1 day past due) on a task queue of their own."""
+    settings = settings.model_copy(update={"task_queue": f"fault-{uuid.uuid4().hex[:8]}"})
     prefix = f"L-{name}-{uuid.uuid4().hex[:6]}"
-    flight = Flight(
+    return Flight(
         settings=settings,
         cases=[case_input(f"{prefix}-{i:03d}", loan={"days_past_due": 1}) for i in range(cases)],
         policy=policy,
         log=tmp_path / "worker.log",
     )
-    worker = start_worker(settings, gateway, flight.log)
-    try:
-        await asyncio.gather(
-            *(
-                client.start_workflow(
-                    LoanCollection.run,
-                    starter.workflow_input(case).model_copy(update={"policy": policy}),
-                    id=case.case_id,
-                    task_queue=task_queue,
-                )
-                for case in flight.cases
+
+
+async def start_cases(client: Client, flight: Flight) -> None:
+    """Start every case of `flight` on its policy and task queue."""
+    await asyncio.gather(
+        *(
+            client.start_workflow(
+                LoanCollection.run,
+                starter.workflow_input(case).model_copy(update={"policy": flight.policy}),
+                id=case.case_id,
+                task_queue=flight.settings.task_queue,
             )
+            for case in flight.cases
         )
+    )
 
-        async def under_way() -> bool:
-            return await audit_rows(settings, prefix) >= fault_after_rows * cases
 
-        await wait_for(under_way, 60, "cases did not get under way", flight.log)
-        assert worker.poll() is None, tail(flight.log)
-        flight.rows_at_fault, flight.closed_at_fault = await audit_counts(settings, prefix)
-        await fault()
+async def wait_for_rows(flight: Flight, rows: int, limit_s: float) -> None:
+    """Until the flight's cases have written `rows` audit rows in all."""
 
-        async def closed() -> bool:
-            return await all_closed(client, task_queue, cases)
+    async def enough() -> bool:
+        return await audit_rows(flight.settings, flight.prefix) >= rows
 
-        await wait_for(closed, CLOSE_TIMEOUT_S, "cases did not all close", flight.log)
-    finally:
-        stop_worker(worker)
-    return flight
+    await wait_for(enough, limit_s, f"the cases did not reach {rows} audit rows", flight.log)
+
+
+async def wait_until_closed(client: Client, flight: Flight) -> None:
+    async def closed() -> bool:
+        return await all_closed(client, flight.settings.task_queue, len(flight.cases))
+
+    await wait_for(closed, CLOSE_TIMEOUT_S, "cases did not all close", flight.log)
 
 
 async def check_nothing_lost_or_repeated(client: Client, flight: Flight, gateway: Gateway) -> None:
