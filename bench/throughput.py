@@ -56,7 +56,6 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.worker import Worker
 
 from bench.bare import NOOP, TASK_QUEUE_PREFIX, BareCase, noop
-from dunning.audit.anchors import LOCAL_ACTIVITY_MARKER
 from dunning.localstack import stack
 from dunning.logging_setup import configure
 from dunning.opening import MAX_CONCURRENT_STARTS
@@ -328,7 +327,6 @@ async def start_and_wait(
 class HistoryCounts:
     events: int = 0
     activities: int = 0
-    local_activities: int = 0
     provider_activities: int = 0
     timers: int = 0
     upserts: int = 0
@@ -348,9 +346,6 @@ async def history_counts(handle: WorkflowHandle[Any, Any]) -> HistoryCounts:
             counts.activities += 1
             name = event.activity_task_scheduled_event_attributes.activity_type.name
             counts.provider_activities += name in PROVIDER_ACTIVITIES
-        elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:
-            marker = event.marker_recorded_event_attributes.marker_name
-            counts.local_activities += marker == LOCAL_ACTIVITY_MARKER
         elif kind == EventType.EVENT_TYPE_TIMER_STARTED:
             counts.timers += 1
         elif kind == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
@@ -370,7 +365,6 @@ class Measured:
     observed_seconds: float
     provider_calls: int
     activities: int
-    local_activities: int  # the engine's audit appends (a marker each, no task)
     timers: int
     upserts: int
     workflow_tasks: int
@@ -454,7 +448,6 @@ async def verify(batch: Batch, pool: asyncpg.Pool) -> tuple[Measured, list[str]]
         observed_seconds=batch.observed_s,
         provider_calls=totals.provider_activities,
         activities=totals.activities,
-        local_activities=totals.local_activities,
         timers=totals.timers,
         upserts=totals.upserts,
         workflow_tasks=totals.workflow_tasks,
@@ -589,7 +582,6 @@ def report(results: list[Measured], day_ms: int) -> list[Table]:
         "round",
         "full schedule",
         "activities",
-        "local activities",
         "timers",
         "upserts",
         "wf tasks",
@@ -610,7 +602,6 @@ def report(results: list[Measured], day_ms: int) -> list[Table]:
             str(m.round),
             f"{m.full_schedule}/{m.cases}",
             f"{m.per_case(m.activities):.1f}",
-            f"{m.per_case(m.local_activities):.1f}",
             f"{m.per_case(m.timers):.1f}",
             f"{m.per_case(m.upserts):.1f}",
             f"{m.per_case(m.workflow_tasks):.1f}",

@@ -8,7 +8,7 @@ history as `<DIR>/<name>-run<N>.json` and stops the stack. Generation 1
 (`tests/histories/rules2/`) with the compliance guard on: third parties, a policy
 migration, a cease; generation 3 (`tests/histories/actions/`) with the operator actions
 as they were before four-eyes approvals and the delivery seam; generation 4
-(`tests/histories/seam/`) on decision rules 3 with the audit append an activity task.
+(`tests/histories/seam/`) on decision rules 3, before the partners' task queues.
 
 Re-record only on purpose: the files are the *old* code's histories, and
 `tests/test_replay.py` proves the current code still replays them. A change that
@@ -64,7 +64,7 @@ RULES2 = HERE / "rules2"
 # recorded inside the update, disputes resolved for the borrower, visits, stage moves.
 ACTIONS = HERE / "actions"
 # Generation 4: decision rules 3 (the delivery seam, four eyes, coalesced bursts) with
-# every audit append an activity task of its own, before it became a local activity.
+# every attempt on the cases' own task queue and every audit append an activity task.
 SEAM = HERE / "seam"
 DAY = timedelta(milliseconds=500)
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -25,7 +25,6 @@ from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
     CancelledError,
-    FailureError,
 )
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
@@ -116,11 +115,6 @@ COMPLIANCE_GUARD = "compliance-guard-v2"
 # under the patch id `decision-rules-3@<seq>` of the point where it did (see
 # "Determinism" in docs/architecture.md for why the id carries the sequence number).
 RULES_3 = "decision-rules-3"
-# The audit append runs as a local activity: in the workflow task that decided, on the
-# worker that holds the case, recorded as a marker (its result, the head the append
-# left, included). Before it, every append was an activity task of its own: three
-# more history events and another workflow task per flush.
-AUDIT_LOCAL = "audit-append-local-activity"
 
 AGREEMENT_KINDS: dict[str, Literal["promise", "plan", "settlement"]] = {
     "promise_made": "promise",
@@ -763,22 +757,6 @@ class LoanCollection:
 
     async def _append(self, batch: AuditBatch) -> None:
         summary = f"audit {batch.records[0].seq}..{batch.records[-1].seq}"
-        if workflow.patched(AUDIT_LOCAL):
-            try:
-                await workflow.execute_local_activity(
-                    APPEND_AUDIT,
-                    batch,
-                    start_to_close_timeout=AUDIT_TIMEOUT,
-                    retry_policy=PROVIDER_RETRY,
-                    summary=summary,
-                )
-            except (ActivityError, CancelledError):
-                raise
-            except FailureError as exc:
-                # A local activity's failure can reach the workflow unwrapped (the
-                # application error itself): wrapped, it is handled like any other.
-                raise _as_activity_error() from exc
-            return
         await workflow.execute_activity(
             APPEND_AUDIT,
             batch,
@@ -865,18 +843,6 @@ class _NoLock:
 def _refusal(exc: actions.Rejected) -> ApplicationError:
     """A refusal as the caller receives it: the reason for people, the code in details."""
     return ApplicationError(exc.reason, exc.code.value, type="Rejected", non_retryable=True)
-
-
-def _as_activity_error() -> ActivityError:
-    return ActivityError(
-        f"{APPEND_AUDIT} failed",
-        scheduled_event_id=0,
-        started_event_id=0,
-        identity="",
-        activity_type=APPEND_AUDIT,
-        activity_id="",
-        retry_state=None,
-    )
 
 
 def _refused(exc: ActivityError) -> bool:

@@ -6,8 +6,7 @@ rewritten with fresh hashes, leave a valid one. Two anchors are kept elsewhere:
 
 - **Temporal's history.** Every `append_audit` returns the head it left (seq and
   hash, `schemas.activity_io.AuditAppended`), and Temporal keeps that result in the
-  case's history (a local activity's marker; before, an activity task's result).
-  The last one of every run, in chain order, is where the log must
+  case's history. The last one of every run, in chain order, is where the log must
   at least reach, with that hash (`history_anchor`, `check_anchor`; live only).
 - **Signed checkpoints** in `audit_checkpoints` (`activities.checkpoints`), which
   the log alone can be checked against (`check_checkpoints`; `--no-live` too).
@@ -18,24 +17,17 @@ docs/security.md.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from temporalio.api.common.v1 import Payload
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import Client
 
 from activities.audit_store import AuditRow
 from activities.checkpoints import Checkpoint, CheckpointVerifier
 from dunning.audit.fold import Problem
 from dunning.case_client import CaseNotFound
 from schemas.activity_io import APPEND_AUDIT
-
-# The marker Temporal's SDK core records a local activity's result in; its details
-# hold `data` (JSON: the activity type, attempt, ...) and `result`.
-LOCAL_ACTIVITY_MARKER = "core_local_activity"
 
 
 @dataclass(frozen=True)
@@ -58,38 +50,22 @@ async def history_anchor(client: Client, case_id: str) -> Anchor | None:
         return None
     appends, seq, head_hash = 0, None, None
     for history in histories:
-        for payloads in _append_results(history):
-            (result,) = await client.data_converter.decode(payloads) or [None]
-            head = _head(result, case_id)
-            if head is not None:
-                appends, (seq, head_hash) = appends + 1, head
-            elif isinstance(result, int) and result > 0:
-                appends += 1  # recorded before heads were returned: a count only
+        scheduled: dict[int, str] = {}
+        for event in history.events:
+            if event.HasField("activity_task_scheduled_event_attributes"):
+                kind = event.activity_task_scheduled_event_attributes.activity_type.name
+                scheduled[event.event_id] = kind
+            elif event.HasField("activity_task_completed_event_attributes"):
+                done = event.activity_task_completed_event_attributes
+                if scheduled.get(done.scheduled_event_id) != APPEND_AUDIT:
+                    continue
+                (result,) = await client.data_converter.decode(done.result.payloads) or [None]
+                head = _head(result, case_id)
+                if head is not None:
+                    appends, (seq, head_hash) = appends + 1, head
+                elif isinstance(result, int) and result > 0:
+                    appends += 1  # recorded before heads were returned: a count only
     return Anchor(appends, seq, head_hash)
-
-
-def _append_results(history: WorkflowHistory) -> Iterator[Sequence[Payload]]:
-    """The result of every completed audit append in `history`, in order: an activity
-    task's (before the append ran as a local activity) or a local activity marker's."""
-    scheduled: dict[int, str] = {}
-    for event in history.events:
-        if event.HasField("activity_task_scheduled_event_attributes"):
-            kind = event.activity_task_scheduled_event_attributes.activity_type.name
-            scheduled[event.event_id] = kind
-        elif event.HasField("activity_task_completed_event_attributes"):
-            done = event.activity_task_completed_event_attributes
-            if scheduled.get(done.scheduled_event_id) == APPEND_AUDIT:
-                yield done.result.payloads
-        elif event.HasField("marker_recorded_event_attributes"):
-            marker = event.marker_recorded_event_attributes
-            if marker.marker_name != LOCAL_ACTIVITY_MARKER or marker.HasField("failure"):
-                continue
-            data = marker.details.get("data")
-            result = marker.details.get("result")
-            if data is None or result is None or not data.payloads:
-                continue
-            if json.loads(data.payloads[0].data).get("activity_type") == APPEND_AUDIT:
-                yield result.payloads
 
 
 def _head(result: Any, case_id: str) -> tuple[int, str] | None:
