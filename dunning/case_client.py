@@ -171,6 +171,25 @@ _PATTERNS = {"policy": (_POLICY_REF, "NAME@VERSION, e.g. default@1")}
 CASE_STATES: tuple[str, ...] = get_args(CaseStateName)
 
 
+# The days-past-due filters' bounds (`dpd_from`, `dpd_to`): a whole number of days.
+MAX_DAYS_PAST_DUE = 36_500
+
+
+def days_filter(name: str, value: str | int | None) -> int | None:
+    """A days-past-due filter's value (from a query string or a number), or None when
+    blank; a ValueError naming `name` when it is not a whole number of days in range."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    problem = f"{name}: a whole number of days from 0 to {MAX_DAYS_PAST_DUE}"
+    if isinstance(value, str):
+        if not value.strip().isdigit():
+            raise ValueError(problem)
+        value = int(value.strip())
+    if not 0 <= value <= MAX_DAYS_PAST_DUE:
+        raise ValueError(problem)
+    return value
+
+
 async def list_cases(
     client: Client,
     stage: str | None = None,
@@ -180,11 +199,21 @@ async def list_cases(
     arm: str | None = None,
     state: str | None = None,
     policy: str | None = None,
+    dpd_from: int | None = None,
+    dpd_to: int | None = None,
 ) -> list[CaseListing]:
     """Cases by their search attributes (no personal data there), newest first; filtered
     by stage, by the strategy's segment, by arm (`champion` or a challenger's name), by
-    state (open, paused, closed, audit_blocked) and by policy (`NAME@VERSION`)."""
+    state (open, paused, closed, audit_blocked), by policy (`NAME@VERSION`) and by days
+    past due (`dpd_from` to `dpd_to`, both included; as the case last published them)."""
     query = 'WorkflowType = "LoanCollection"'
+    low, high = days_filter("dpd_from", dpd_from), days_filter("dpd_to", dpd_to)
+    if low is not None and high is not None and high < low:
+        raise ValueError(f"dpd_to: {high} is below dpd_from ({low})")
+    if low is not None:
+        query += f" AND {DAYS_PAST_DUE.name} >= {low}"
+    if high is not None:
+        query += f" AND {DAYS_PAST_DUE.name} <= {high}"
     filters = (
         ("stage", stage),
         ("segment", segment),

@@ -269,6 +269,27 @@ async def test_the_list_filters_by_state_and_policy_and_a_form_names_a_bad_field
         assert f"case-{paused}" not in await listed(policy="early-negotiation@1")
         bad = await http.get("/ui/cases", params={"policy": "not a policy"})
         assert bad.status_code == 400 and "policy: NAME@VERSION" in bad.text
+        # Days past due, as the case last published them (1 here), both ends included.
+        assert f"case-{paused}" in await listed(state="paused", dpd_from="1", dpd_to="1")
+        assert f"case-{paused}" not in await listed(state="paused", dpd_from="2")
+        assert f"case-{paused}" not in await listed(state="paused", dpd_to="0")
+        for query, named in (({"dpd_from": "soon"}, "dpd_from"), ({"dpd_to": "-1"}, "dpd_to")):
+            refused = await http.get("/ui/cases", params=query)
+            assert refused.status_code == 400 and f"{named}: a whole number of days" in refused.text
+        upside_down = await http.get("/ui/cases", params={"dpd_from": "9", "dpd_to": "2"})
+        assert (
+            upside_down.status_code == 400 and "dpd_to: 2 is below dpd_from (9)" in upside_down.text
+        )
+        by_days = await http.get(
+            "/cases",
+            params={"state": "paused", "dpd_from": 1, "dpd_to": 1},
+            headers=who[Role.operator].headers,
+        )
+        assert f"case-{paused}" in by_days.text
+        api_days = await http.get(
+            "/cases", params={"dpd_from": 9, "dpd_to": 2}, headers=who[Role.operator].headers
+        )
+        assert api_days.status_code == 422 and api_days.json()["errors"][0]["field"] == "dpd_to"
         api_bad = await http.get(
             "/cases", params={"state": "asleep"}, headers=who[Role.operator].headers
         )

@@ -250,6 +250,18 @@ async def list_cases(
         None, description="only cases in this state: open, paused, closed, audit_blocked"
     ),
     policy: str | None = Query(None, description="only cases on this policy (NAME@VERSION)"),
+    dpd_from: int | None = Query(
+        None,
+        ge=0,
+        le=case_client.MAX_DAYS_PAST_DUE,
+        description="only cases this many days past due or more",
+    ),
+    dpd_to: int | None = Query(
+        None,
+        ge=0,
+        le=case_client.MAX_DAYS_PAST_DUE,
+        description="only cases this many days past due or fewer",
+    ),
     limit: int = Query(100, ge=1, le=1000),
     _: Principal = Depends(auth.allow(auth.READ)),
 ) -> CaseList:
@@ -262,6 +274,8 @@ async def list_cases(
             arm=arm,
             state=state,
             policy=policy,
+            dpd_from=dpd_from,
+            dpd_to=dpd_to,
         )
     except ValueError as exc:
         where, _sep, problem = str(exc).partition(": ")

@@ -42,6 +42,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "state": ("State", "状态"),
     "policy": ("Policy", "催收方案"),
     "arm": ("Arm", "组别"),
+    "dpd_from": ("Days past due from", "逾期天数自"),
+    "dpd_to": ("Days past due to", "逾期天数至"),
     "segment": ("Segment", "客群"),
     "days_past_due": ("Days past due", "逾期天数"),
     "case": ("Case", "案件"),

@@ -274,7 +274,7 @@ async def language(request: Request) -> Response:
 
 # --- cases -----------------------------------------------------------------------------
 
-FILTERS = ("stage", "state", "policy", "arm")
+FILTERS = ("stage", "state", "policy", "arm", "dpd_from", "dpd_to")
 
 
 @router.get("/cases")
@@ -311,6 +311,8 @@ async def cases(request: Request) -> Response:
             arm=chosen["arm"],
             state=chosen["state"],
             policy=chosen["policy"],
+            dpd_from=case_client.days_filter("dpd_from", chosen["dpd_from"]),
+            dpd_to=case_client.days_filter("dpd_to", chosen["dpd_to"]),
         )
     except ValueError as exc:
         found, error = [], str(exc)
