@@ -289,7 +289,9 @@ def story() -> list[Case]:
     b2.pay("03-10", "300.00").pay("03-12", "300.00").close("03-12", "paid")
 
     b3 = Case("B3", "03-04", 1, {"principal": "400.00"}, policy=CHALLENGER, arm="challenger")
-    b3.stage("03-04", 0).contact("03-06", "call", "no_answer").contact("03-13", "call", "answered")
+    # B3's second call is a collector's (`agent_call`): a call all the same.
+    b3.stage("03-04", 0).contact("03-06", "call", "no_answer")
+    b3.contact("03-13", "agent_call", "answered")
     b3.promise("03-13", "200.00", "03-16").pay("03-15", "200.00")
     b3.add(PromiseKept(at=at("03-15", 13), paid=Decimal("200.00")))
     b3.add(PromiseEnded(at=at("03-17"), kept=True, paid=Decimal("200.00")))

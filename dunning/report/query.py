@@ -29,11 +29,14 @@ from dunning.report.model import (
     StageFigures,
 )
 from dunning.report.period import Period
+from schemas.channels import CHANNELS
 from schemas.compliance import CONNECTED_OUTCOMES
 
 SQL = resources.files("dunning.report").joinpath("effectiveness.sql").read_text(encoding="utf-8")
 
-VOICE_CHANNELS = ("call",)  # channels whose outcome says whether the borrower was reached
+# Channels whose outcome says whether the borrower was reached: the calls, a dialer's
+# or a collector's (those the profile's call caps count).
+VOICE_CHANNELS = tuple(sorted(c for c, spec in CHANNELS.items() if spec.capped))
 HORIZON_DAYS = 364  # recovery curves and roll rates follow a case's first 52 weeks
 WEEK_DAYS = 7
 DEFAULT_CONFIDENCE = 0.95
