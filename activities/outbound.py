@@ -8,13 +8,17 @@ cancelling the attempt) reaches it. A request the provider is already handling i
 finish: if the provider accepts it, that is the truth the case records; if not, the
 attempt ends as withdrawn. A channel a person performs (`person`: a call task) waits for
 the person, so a withdrawal stops the wait itself (the task leaves the queue unless it
-was completed meanwhile: `activities/providers/call_queue.py`).
+was completed meanwhile: `activities/providers/call_queue.py`). A paced partner's call
+first waits for its turn (`rates`: activities/pacing.py), heartbeating; a withdrawal
+then ends the wait and nothing is sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -22,6 +26,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.letters import render_pdf
+from activities.pacing import Pacer
 from activities.providers.base import NOTHING, Content, Provider
 from activities.templates import TemplateError, Templates
 from schemas.activity_io import OutboundRequest, ProviderReceipt
@@ -43,6 +48,38 @@ RENDERERS: dict[Rendering, Callable[[str, OutboundRequest], Content]] = {
     "text": _as_text,
     "pdf": render_pdf,
 }
+
+
+async def heartbeating(wait: Awaitable[None]) -> None:
+    """Await `wait` (nothing sent yet), heartbeating so a withdrawal reaches it; on
+    cancellation, stop waiting and end as cancelled."""
+    task = asyncio.ensure_future(wait)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_S)
+            if done:
+                return task.result()
+            activity.heartbeat()
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+
+
+def time_left(info: activity.Info, since: float) -> tuple[float | None, float | None]:
+    """Seconds before the server ends this try (its start-to-close timeout) and before
+    it ends the attempt (its deadline: the schedule-to-close), None where unbounded.
+    `since`: the monotonic clock when the activity began. Each is counted twice and the
+    smaller kept: from the server's start time by this host's clock (which counts a
+    stall before the activity ran), and from `since` (which a test server's skipped
+    clock cannot fool)."""
+    elapsed = max(time.monotonic() - since, (datetime.now(UTC) - info.started_time).total_seconds())
+    try_left = deadline_left = None
+    if info.start_to_close_timeout:
+        try_left = info.start_to_close_timeout.total_seconds() - elapsed
+    if info.schedule_to_close_timeout:
+        ends = info.scheduled_time + info.schedule_to_close_timeout
+        deadline_left = (ends - info.started_time).total_seconds() - elapsed
+    return try_left, deadline_left
 
 
 async def delivering(call: Awaitable[ProviderReceipt], waits: bool = False) -> ProviderReceipt:
@@ -72,20 +109,57 @@ class OutboundActivities:
     """The outbound activities, each handing its channels' attempts to the provider of
     their partner (`providers`: one per partner of the table)."""
 
-    def __init__(self, providers: Mapping[Partner, Provider], templates: Templates) -> None:
+    def __init__(
+        self,
+        providers: Mapping[Partner, Provider],
+        templates: Templates,
+        rates: Mapping[Partner, float] | None = None,
+    ) -> None:
         missing = {spec.partner for spec in CHANNELS.values()} - set(providers)
         if missing:
             raise ValueError(f"no provider for partner(s) {', '.join(sorted(missing))}")
         self._providers = dict(providers)
         self._templates = templates
+        # One pacer per paced partner, shared by every activity of this process that
+        # calls it (activities/pacing.py).
+        self._pacers = {partner: Pacer(rate) for partner, rate in (rates or {}).items()}
 
     async def perform(self, request: OutboundRequest) -> ProviderReceipt:
         """Render, deliver, log: what every outbound activity does."""
         spec = CHANNELS[request.channel]
         content = self._content(request)
         provider = self._providers[spec.partner]
+        pacer = self._pacers.get(spec.partner)
+        if pacer is not None:
+            since = time.monotonic()
+            await heartbeating(pacer.turn())
+            self._check_time_left(provider, since)
         receipt = await delivering(provider.deliver(request, content), waits=spec.person)
         return self._logged(request, receipt)
+
+    @staticmethod
+    def _check_time_left(provider: Provider, since: float) -> None:
+        """After waiting for its turn, a call is begun only if the provider can answer
+        before the server ends the try: a try the server timed out meanwhile would be
+        delivered yet recorded as expired, or sent again by the next try. Too little
+        left before the deadline: a failure whose retry is past it, so the server gives
+        up (the case records `contact_expired` and decides it again at the next
+        opening); before the try's own timeout: a failure retried as any other."""
+        try_left, deadline_left = time_left(activity.info(), since)
+        needed = provider.call_timeout_s
+        if deadline_left is not None and deadline_left < needed:
+            raise ApplicationError(
+                f"{deadline_left:.1f} s left before the attempt's deadline after waiting "
+                f"for the partner's rate, under the provider's {needed:g} s: not sent",
+                type="NoTimeForCall",
+                next_retry_delay=timedelta(seconds=max(deadline_left, 0.0) + 1.0),
+            )
+        if try_left is not None and try_left < needed:
+            raise ApplicationError(
+                f"{try_left:.1f} s left of this try after waiting for the partner's "
+                f"rate, under the provider's {needed:g} s: not sent, tried again",
+                type="NoTimeForCall",
+            )
 
     def _content(self, request: OutboundRequest) -> Content:
         spec = CHANNELS[request.channel]

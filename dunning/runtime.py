@@ -30,6 +30,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.agreements import AgreementActivities
 from activities.audit import AuditActivities
 from activities.outbound import OutboundActivities
+from activities.pacing import paced_rate
 from activities.providers.base import Provider
 from activities.providers.call_queue import CallQueueProvider
 from activities.providers.sandbox import SandboxProvider
@@ -177,7 +178,9 @@ def partner_worker(
     """The worker of `partner`'s queue. With a rate (`partner_rates`), the server
     dispatches at most that many of the queue's tasks per second, counted across every
     worker polling it; the worker also keeps to it itself, with one poll at a time, so
-    the server's token bucket cannot release its burst at once (docs/providers.md,
+    the server's token bucket cannot release its burst at once, at the pacer's rate (the
+    outbound activities' pacer spaces the calls themselves: activities/pacing.py), so
+    the attempts wait in the server's queue, not the worker's (docs/providers.md,
     Pacing). With lines (`partner_lines`), this worker carries at most that many
     attempts at once."""
     rate = settings.partner_rates.get(partner)
@@ -187,7 +190,7 @@ def partner_worker(
         activities=list(activities),
         max_concurrent_activities=settings.partner_lines.get(partner, settings.activity_slots),
         max_task_queue_activities_per_second=rate,
-        max_activities_per_second=rate,
+        max_activities_per_second=paced_rate(rate) if rate else None,
         activity_task_poller_behavior=PollerBehaviorSimpleMaximum(1 if rate else 5),
     )
 
@@ -203,7 +206,9 @@ def build_worker(
     preload_reference_data()
     provider = provider or build_provider(settings, pool)
     messages = templates.current()
-    outbound = OutboundActivities(providers_by_partner(settings, provider, pool), messages)
+    outbound = OutboundActivities(
+        providers_by_partner(settings, provider, pool), messages, rates=settings.partner_rates
+    )
     # Every append is anchored by a signed checkpoint: no key, no worker.
     audit = AuditActivities(pool, checkpoints.signer(settings))
     agreements = AgreementActivities(pool, sms_gateway=provider, templates=messages)

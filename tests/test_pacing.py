@@ -21,6 +21,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
+from activities.pacing import paced_rate
 from activities.providers.webhook import WebhookProvider
 from dunning.runtime import build_worker, workflow_runner
 from dunning.settings import Settings
@@ -260,10 +261,11 @@ async def test_a_burst_at_the_opening_goes_out_at_the_gateways_rate_oldest_first
     assert times[0] >= opens.timestamp()
     # Temporal hands out at most the rate per second, +2 in the first second after the
     # queue was idle (docs/providers.md, Pacing: the poll already open and the limiter's
-    # token); the gateway sees the same; the burst took about N / rate.
+    # token); the pacer at the call site keeps the gateway to the rate itself; the burst
+    # took about N / rate (the pacer's, a little under the gateway's).
     assert _max_in_a_second(started) <= RATE + 2
-    assert busiest <= RATE + 2
-    assert (total - RATE - 2) / RATE <= span <= total / RATE + 5
+    assert busiest <= RATE
+    assert (total - 1) / RATE <= span <= (total - 1) / paced_rate(RATE) + 5
     # The dialer is not paced by the SMS gateway's limit: its calls never queue, and go
     # out past SMS that were waiting before them.
     assert max(call_waits) < 1.5
@@ -300,13 +302,13 @@ async def test_what_the_limit_cannot_send_before_the_close_expires_and_goes_out_
     (so the next opening is a skip away): the window closes (its deadline) while the
     paced queue still holds SMS. The worker's own limit paces them here; whether the
     Java test server also applies the queue's server-side rate is not relied on."""
-    rate, cases = 2.0, 32
+    rate, cases = 2.0, 40
     settings = stack_settings.model_copy(update={"partner_rates": {"sms": rate}})
     now = await ts_env.get_current_time()
     lag = now.timestamp() - time.time()  # the server's clock minus this one
     zone = _zone(now)
     opens = (now + timedelta(seconds=10)).replace(microsecond=0)
-    closes = opens + timedelta(seconds=70)  # the attempts' deadline: 10 s after opening
+    closes = opens + timedelta(seconds=75)  # the attempts' deadline: 15 s after opening
     policy = _policy(zone, opens, closes, "sms")
     prefix = f"L-expire-{uuid.uuid4().hex[:6]}"
     async with (
@@ -341,6 +343,9 @@ async def test_what_the_limit_cannot_send_before_the_close_expires_and_goes_out_
         sent = {c for c, v in first.items() if v[0].type == "contact_attempted"}
         print(f"{len(sent)} sent before the deadline at {rate}/s, {len(expired)} expired")
         assert len(sent) >= rate * 8 and len(expired) >= 5
+        # An SMS that waited for its turn past the point where the gateway's answer
+        # could still come before the deadline is not sent: what the gateway got is
+        # what the cases recorded as sent, none delivered yet recorded as expired.
         assert set(before_close) == sent, "what was recorded as sent is what the gateway got"
         assert max(before_close.values()) < deadline.timestamp() <= closes.timestamp()
         tomorrow = (opens + timedelta(days=1)).astimezone(zone)

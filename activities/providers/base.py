@@ -33,6 +33,10 @@ NOTHING = Content()
 
 
 class Provider(Protocol):
+    # The longest a call may take before the provider gives up on it (its client's
+    # timeout): a paced call is begun only with this much of its attempt left.
+    call_timeout_s: float
+
     async def deliver(self, request: OutboundRequest, content: Content) -> ProviderReceipt: ...
 
 

@@ -87,6 +87,8 @@ class CallQueueProvider:
     def __init__(self, pool: asyncpg.Pool, poll_s: float = POLL_EVERY_S) -> None:
         self._pool = pool
         self._poll_s = poll_s
+        # A person's task lasts until they finish it or its deadline: no bound.
+        self.call_timeout_s = 0.0
 
     async def deliver(self, request: OutboundRequest, content: Content) -> ProviderReceipt:
         info = activity.info()

@@ -28,6 +28,8 @@ class SandboxProvider:
     channel's `default_outcome`. A document (a letter's PDF) is kept in the row's
     payload (base64) with its SHA-256."""
 
+    call_timeout_s = 1.0  # one write to PostgreSQL
+
     def __init__(self, pool: asyncpg.Pool, call_outcome: str = "no_answer") -> None:
         self._pool = pool
         self._call_outcome = call_outcome

@@ -61,6 +61,7 @@ class SmtpProvider:
     def __init__(self, config: SmtpConfig, pool: asyncpg.Pool) -> None:
         self._config = config
         self._pool = pool
+        self.call_timeout_s = config.timeout_s
 
     async def deliver(self, request: OutboundRequest, content: Content) -> ProviderReceipt:
         config = self._config

@@ -111,6 +111,9 @@ class WebhookProvider:
             raise ValueError("the webhook provider needs a shared secret")
         self._urls = urls
         self._secret = secret
+        # httpx applies the timeout to each phase (connect, write, read): a call that
+        # trickles can take longer; this is the usual bound.
+        self.call_timeout_s = timeout_s
         self._client = client or httpx.AsyncClient(timeout=timeout_s)
 
     async def __aenter__(self) -> WebhookProvider:
