@@ -17,17 +17,29 @@ turn goes to the next one (docs/providers.md, Pacing).
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 
 # How much wider than `1 / rate` the turns are: over any second, this many seconds of
 # difference in the calls' network delay still leave at most `rate` arrivals.
 MARGIN = 0.05
+# A paced partner's worker holds at most this many seconds of its rate at once (calls
+# waiting for a turn or in flight): the backlog stays in the server's queue, in order,
+# where a try's start-to-close timeout does not run. Held without this bound (the 100
+# activity slots), a busy worker whose turns come late held 100 tries each waiting
+# longer than its 10 s timeout, and none was sent (bench/scale.py, 6,000 cases).
+HOLD_S = 3.0
 
 
 def paced_rate(rate: float) -> float:
     """The calls per second the pacer gives a partner whose limit is `rate`."""
     return rate / (1.0 + MARGIN)
+
+
+def paced_slots(rate: float) -> int:
+    """How many attempts a worker holds at once for a partner paced at `rate`."""
+    return max(1, math.ceil(rate * HOLD_S))
 
 
 class Pacer:

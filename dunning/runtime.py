@@ -30,7 +30,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.agreements import AgreementActivities
 from activities.audit import AuditActivities
 from activities.outbound import OutboundActivities
-from activities.pacing import paced_rate
+from activities.pacing import paced_rate, paced_slots
 from activities.providers.base import Provider
 from activities.providers.call_queue import CallQueueProvider
 from activities.providers.sandbox import SandboxProvider
@@ -181,14 +181,16 @@ def partner_worker(
     the server's token bucket cannot release its burst at once, at the pacer's rate (the
     outbound activities' pacer spaces the calls themselves: activities/pacing.py), so
     the attempts wait in the server's queue, not the worker's (docs/providers.md,
-    Pacing). With lines (`partner_lines`), this worker carries at most that many
-    attempts at once."""
+    Pacing); it holds at most `paced_slots(rate)` attempts at once, three seconds of
+    its rate, so that the backlog waits there too. With lines (`partner_lines`), this
+    worker carries at most that many attempts at once."""
     rate = settings.partner_rates.get(partner)
+    slots = paced_slots(rate) if rate else settings.activity_slots
     return Worker(
         client,
         task_queue=partner_queue(task_queue, partner),
         activities=list(activities),
-        max_concurrent_activities=settings.partner_lines.get(partner, settings.activity_slots),
+        max_concurrent_activities=settings.partner_lines.get(partner, slots),
         max_task_queue_activities_per_second=rate,
         max_activities_per_second=paced_rate(rate) if rate else None,
         activity_task_poller_behavior=PollerBehaviorSimpleMaximum(1 if rate else 5),

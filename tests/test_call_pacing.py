@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.outbound import OutboundActivities
-from activities.pacing import Pacer
+from activities.pacing import HOLD_S, Pacer, paced_rate, paced_slots
 from activities.providers.webhook import WebhookProvider
 from dunning import templates
 from schemas.activity_io import OutboundRequest, ProviderReceipt
@@ -183,3 +183,15 @@ async def test_the_pacer_spaces_its_turns_and_keeps_the_order() -> None:
     assert min(gaps) >= 0.1, gaps
     with pytest.raises(ValueError, match="rate"):
         Pacer(rate=0.0)
+
+
+def test_a_paced_worker_holds_no_more_than_its_tries_can_wait_for() -> None:
+    """What a paced partner's worker holds at once (its activity slots): the last one
+    held gets its turn well inside the try's 10 s timeout, at the pacer's rate; the
+    rest of a backlog waits in the server's queue."""
+    for rate in (0.2, 2.0, 10.0, 40.0):
+        slots = paced_slots(rate)
+        assert slots >= 1
+        assert (slots - 1) / paced_rate(rate) <= HOLD_S * (1 + 0.05) + 1e-9
+        assert slots >= min(rate * HOLD_S, 1)
+    assert paced_slots(10.0) == 30
