@@ -19,7 +19,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from temporalio import activity
@@ -37,6 +37,7 @@ log = structlog.get_logger("dunning.activities")
 # Heartbeat this often while a provider answers (the workflow's heartbeat timeout is
 # 10 s; the SDK throttles what it sends).
 HEARTBEAT_EVERY_S = 1.0
+T = TypeVar("T")
 
 
 def _as_text(text: str, request: OutboundRequest) -> Content:
@@ -50,16 +51,21 @@ RENDERERS: dict[Rendering, Callable[[str, OutboundRequest], Content]] = {
 }
 
 
+async def _beating(task: asyncio.Future[T]) -> T:
+    """`task`'s result, heartbeating every HEARTBEAT_EVERY_S until it is done."""
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_S)
+        if done:
+            return task.result()
+        activity.heartbeat()
+
+
 async def heartbeating(wait: Awaitable[None]) -> None:
     """Await `wait` (nothing sent yet), heartbeating so a withdrawal reaches it; on
     cancellation, stop waiting and end as cancelled."""
     task = asyncio.ensure_future(wait)
     try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_S)
-            if done:
-                return task.result()
-            activity.heartbeat()
+        return await _beating(task)
     except asyncio.CancelledError:
         task.cancel()
         raise
@@ -89,11 +95,7 @@ async def delivering(call: Awaitable[ProviderReceipt], waits: bool = False) -> P
     the person finished first)."""
     task = asyncio.ensure_future(call)
     try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_S)
-            if done:
-                return task.result()
-            activity.heartbeat()
+        return await _beating(task)
     except asyncio.CancelledError:
         if waits:
             task.cancel()
