@@ -24,6 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities import audit_store
 from dunning.case_files import describe_errors, read_rows
+from dunning.datafiles import read_once
 from dunning.policies import PolicyError
 from dunning.settings import Settings, get_settings
 from dunning.strategies import StrategyError, choose
@@ -212,7 +213,8 @@ async def open_cases(
     rows: Iterable[Any],
     on_result: Callable[[RowResult], None] | None = None,
 ) -> list[RowResult]:
-    """Open every row, a bounded number at a time; results in row order."""
+    """Open every row, a bounded number at a time, on one view of the policy, strategy
+    and template files (`read_once`); results in row order."""
     gate = asyncio.Semaphore(MAX_CONCURRENT_STARTS)
     rows = list(rows)
 
@@ -228,7 +230,8 @@ async def open_cases(
                 on_result(result)
             return result
 
-        return await per_loan_in_row_order(rows, one)
+        with read_once():
+            return await per_loan_in_row_order(rows, one)
 
 
 async def per_loan_in_row_order(

@@ -173,3 +173,34 @@ def test_policy_check_refuses_a_day_between_an_hour_and_a_real_day(tmp_path: Pat
         else:
             assert done.returncode == 1, (length, done.stdout)
             assert f"{path}: day_length: must be exactly 1 day" in done.stderr, done.stderr
+
+
+def test_a_batch_opens_on_one_view_of_its_policy_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside `read_once()` (a batch of openings), a policy is read and checked once: a
+    file published halfway through the batch does not open its later rows on another
+    version; outside, every load reads the file as it is now. A policy that failed to
+    load is not remembered: the next row finds it once it is there."""
+    from dunning.datafiles import read_once
+    from dunning.policies import load
+    from dunning.settings import get_settings
+
+    def version(n: int) -> str:
+        return GOOD.replace('name = "default"', 'name = "lender"').replace(
+            "version = 1", f"version = {n}", 1
+        )
+
+    monkeypatch.setenv("DUNNING_POLICY_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        with read_once():
+            with pytest.raises(PolicyError, match="no policy named 'lender'"):
+                load("lender")
+            (tmp_path / "lender.toml").write_text(version(1), encoding="utf-8")
+            assert load("lender").ref == "lender@1"
+            (tmp_path / "lender.toml").write_text(version(2), encoding="utf-8")
+            assert load("lender").ref == "lender@1"
+        assert load("lender").ref == "lender@2"
+    finally:
+        get_settings.cache_clear()

@@ -18,6 +18,7 @@ from dunning.api.problems import Problem, ProblemDetails, field_problems, invali
 from dunning.api.services import services
 from dunning.api.tokens import Principal
 from dunning.audit.history import TimelineRow, case_timeline
+from dunning.datafiles import read_once
 from dunning.policies import PolicyError
 from dunning.problem_types import PROBLEM_JSON
 from dunning.settings import Settings
@@ -200,7 +201,8 @@ async def _open_batch(request: Request, payload: dict[str, Any]) -> JSONResponse
             detail="" if done.outcome == "opened" else done.detail,
         )
 
-    results = await opening.per_loan_in_row_order(rows, one)
+    with read_once():
+        results = await opening.per_loan_in_row_order(rows, one)
     counts = {
         outcome: sum(1 for r in results if r.outcome == outcome)
         for outcome in ("opened", "already_open", "already_closed", "invalid")
