@@ -30,7 +30,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.agreements import AgreementActivities
 from activities.audit import AuditActivities
 from activities.outbound import OutboundActivities
-from activities.pacing import paced_slots
+from activities.pacing import paced_rate, paced_slots
 from activities.providers.base import Provider
 from activities.providers.call_queue import CallQueueProvider
 from activities.providers.sandbox import SandboxProvider
@@ -178,13 +178,12 @@ def partner_worker(
     """The worker of `partner`'s queue. With a rate (`partner_rates`), the server
     dispatches at most that many of the queue's tasks per second, counted across every
     worker polling it; the worker also keeps to it itself, with one poll at a time, so
-    the server's token bucket cannot release its burst at once (the outbound
-    activities' pacer paces the calls themselves, a little under the rate:
-    activities/pacing.py; a worker limit at the pacer's rate would lose each late poll's
-    delay, and starve the pacer), so the attempts wait in the server's queue, not the
-    worker's (docs/providers.md, Pacing); it holds at most `paced_slots(rate)` attempts
-    at once, three seconds of its rate, so that the backlog waits there too. With lines
-    (`partner_lines`), this worker carries at most that many attempts at once."""
+    the server's token bucket cannot release its burst at once, at the pacer's rate (the
+    outbound activities' pacer spaces the calls themselves: activities/pacing.py), so
+    the attempts wait in the server's queue, not the worker's (docs/providers.md,
+    Pacing); it holds at most `paced_slots(rate)` attempts at once, three seconds of
+    its rate, so that the backlog waits there too. With lines (`partner_lines`), this
+    worker carries at most that many attempts at once."""
     rate = settings.partner_rates.get(partner)
     slots = paced_slots(rate) if rate else settings.activity_slots
     return Worker(
@@ -193,7 +192,7 @@ def partner_worker(
         activities=list(activities),
         max_concurrent_activities=settings.partner_lines.get(partner, slots),
         max_task_queue_activities_per_second=rate,
-        max_activities_per_second=rate,
+        max_activities_per_second=paced_rate(rate) if rate else None,
         activity_task_poller_behavior=PollerBehaviorSimpleMaximum(1 if rate else 5),
     )
 

@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.outbound import OutboundActivities
-from activities.pacing import HOLD_S, Pacer, paced_rate, paced_slots, per_window, window_s
+from activities.pacing import HOLD_S, Pacer, paced_rate, paced_slots
 from activities.providers.webhook import WebhookProvider
 from dunning import templates
 from schemas.activity_io import OutboundRequest, ProviderReceipt
@@ -103,10 +103,8 @@ async def test_attempts_handed_over_at_once_reach_the_partner_at_its_rate_in_ord
     assert [r.outcome for r in receipts] == ["delivered"] * count
     assert len(arrived) == count
     assert _max_in_a_second(times) <= rate, times
-    # Spread, not slowed: twelve at 4/s are three windows of four, the third window
-    # beginning two windows (2.1 s) after the first, and no slower than the rate.
-    span = max(times) - min(times)
-    assert 2 * window_s(rate) - 0.05 <= span <= (count - 1) / paced_rate(rate) * 1.1 + 0.5
+    # Spread, not slowed: twelve at 4/s take about 11 intervals of a quarter second.
+    assert (count - 1) / rate <= max(times) - min(times) <= (count - 1) / rate * 1.1 + 0.5
     # In the order they reached the worker.
     assert [case for case, _ in arrived] == [_request(n).case_id for n in range(count)]
 
@@ -171,66 +169,20 @@ async def test_a_turn_that_leaves_no_time_for_the_call_before_the_deadline_sends
     assert short.value.type == "NoTimeForCall" and short.value.next_retry_delay is None
 
 
-async def test_the_pacer_gives_its_turns_in_order_within_its_window() -> None:
-    """Turns asked for at once: given in the order asked, never more than the limit in
-    a window of a second (with the margin), never two closer than half their mean
-    spacing, and the next window's first turn as soon as the window allows."""
-    rate = 4.0
-    pacer = Pacer(rate=rate)
+async def test_the_pacer_spaces_its_turns_and_keeps_the_order() -> None:
+    pacer = Pacer(rate=10.0)
     turns: list[tuple[int, float]] = []
 
     async def take(n: int) -> None:
         await pacer.turn()
         turns.append((n, time.monotonic()))
 
-    await asyncio.gather(*(take(n) for n in range(10)))
-    assert [n for n, _ in turns] == list(range(10))
-    at = [t for _, t in turns]
-    gaps = [b - a for a, b in itertools.pairwise(at)]
-    assert min(gaps) >= window_s(rate) / per_window(rate) / 2 - 0.001, gaps
-    assert all(b - a >= window_s(rate) - 0.001 for a, b in zip(at, at[4:], strict=False)), at
-    assert at[4] - at[0] <= window_s(rate) + 0.05, "the fifth turn waits for the window only"
+    await asyncio.gather(*(take(n) for n in range(6)))
+    assert [n for n, _ in turns] == list(range(6))
+    gaps = [b - a for (_, a), (_, b) in itertools.pairwise(turns)]
+    assert min(gaps) >= 0.1, gaps
     with pytest.raises(ValueError, match="rate"):
         Pacer(rate=0.0)
-
-
-async def test_a_busy_event_loop_does_not_slow_the_pacer_below_its_rate() -> None:
-    """The event loop is kept busy in spells of 10 ms (a worker replaying a case holds
-    the GIL), so each turn is given up to 20 ms late. A late turn delays only the turn
-    a window later, not every turn after it: 41 turns at 10/s still take four windows,
-    and no second holds more than 10. Turns spaced from when they were given took
-    41 x 15 ms longer (bench/scale.py drained at 7.9 of the pacer's 9.5 a second)."""
-    rate, count = 10.0, 41
-    pacer = Pacer(rate=rate)
-    turns: list[float] = []
-    done = False
-
-    async def busy() -> None:
-        while not done:
-            time.sleep(0.01)  # noqa: ASYNC251 - blocking on purpose: a busy loop
-            await asyncio.sleep(0)
-
-    async def take() -> None:
-        await pacer.turn()
-        turns.append(time.monotonic())
-
-    spells = asyncio.ensure_future(busy())
-    await asyncio.gather(*(take() for _ in range(count)))
-    done = True
-    await spells
-    span = turns[-1] - turns[0]
-    assert span <= 4 * window_s(rate) + 0.15, span
-    assert _max_in_a_second(turns) <= rate, turns
-
-
-def test_the_pacers_window_for_each_kind_of_limit() -> None:
-    """A limit of whole calls a second is that many a window of 1.05 s; a fraction of a
-    call is never given (2.5/s: at most 2 in any second); under one a second, one call
-    a window of 1.05 / rate."""
-    assert per_window(10.0) == 10 and window_s(10.0) == pytest.approx(1.05)
-    assert per_window(2.5) == 2 and window_s(2.5) == pytest.approx(1.05)
-    assert per_window(0.5) == 1 and window_s(0.5) == pytest.approx(2.1)
-    assert paced_rate(10.0) == pytest.approx(10 / 1.05)
 
 
 def test_a_paced_worker_holds_no_more_than_its_tries_can_wait_for() -> None:
