@@ -22,7 +22,13 @@ from temporalio.exceptions import ApplicationError
 from activities import audit_store
 from activities.audit_store import refused_for_good
 from activities.checkpoints import CheckpointSigner
-from schemas.activity_io import APPEND_AUDIT, AuditAppended, AuditBatch
+from schemas.activity_io import (
+    APPEND_AUDIT,
+    AUDIT_CONFLICT,
+    AUDIT_REFUSED,
+    AuditAppended,
+    AuditBatch,
+)
 
 log = structlog.get_logger("dunning.audit")
 
@@ -34,6 +40,11 @@ class AuditActivities:
 
     @activity.defn(name=APPEND_AUDIT)
     async def append_audit(self, batch: AuditBatch) -> AuditAppended:
+        return await self.append(batch)
+
+    async def append(self, batch: AuditBatch) -> AuditAppended:
+        """Append `batch` (safe to repeat): the activity's body, and what an outbound
+        activity runs first with the events its attempt carries."""
         case_id = batch.records[0].case_id if batch.records else None
         async with self._pool.acquire() as conn:
             try:
@@ -41,7 +52,7 @@ class AuditActivities:
                     conn, batch.workflow_id, batch.run_id, batch.records, self._signer
                 )
             except audit_store.AuditConflict as exc:
-                raise ApplicationError(str(exc), type="AuditConflict", non_retryable=True) from exc
+                raise ApplicationError(str(exc), type=AUDIT_CONFLICT, non_retryable=True) from exc
             except asyncpg.PostgresError as exc:
                 if not refused_for_good(exc):
                     raise
@@ -49,7 +60,7 @@ class AuditActivities:
                 log.error("audit append refused", case_id=case_id, error=reason)
                 raise ApplicationError(
                     f"the audit store refused the events: {reason}",
-                    type="AuditRefused",
+                    type=AUDIT_REFUSED,
                     non_retryable=True,
                 ) from None
         log.debug(

@@ -29,7 +29,13 @@ from activities.letters import render_pdf
 from activities.pacing import Pacer
 from activities.providers.base import NOTHING, Content, Provider
 from activities.templates import TemplateError, Templates
-from schemas.activity_io import OutboundRequest, ProviderReceipt
+from schemas.activity_io import (
+    AUDIT_REFUSED,
+    AuditAppended,
+    AuditBatch,
+    OutboundRequest,
+    ProviderReceipt,
+)
 from schemas.channels import ACTIVITIES, CHANNELS, Partner, Rendering
 
 log = structlog.get_logger("dunning.activities")
@@ -38,6 +44,8 @@ log = structlog.get_logger("dunning.activities")
 # 10 s; the SDK throttles what it sends).
 HEARTBEAT_EVERY_S = 1.0
 T = TypeVar("T")
+# Appends a batch to the audit log, safe to repeat (`AuditActivities.append`).
+AppendAudit = Callable[[AuditBatch], Awaitable[AuditAppended]]
 
 
 def _as_text(text: str, request: OutboundRequest) -> Content:
@@ -116,6 +124,7 @@ class OutboundActivities:
         providers: Mapping[Partner, Provider],
         templates: Templates,
         rates: Mapping[Partner, float] | None = None,
+        append_audit: AppendAudit | None = None,
     ) -> None:
         missing = {spec.partner for spec in CHANNELS.values()} - set(providers)
         if missing:
@@ -125,9 +134,15 @@ class OutboundActivities:
         # One pacer per paced partner, shared by every activity of this process that
         # calls it (activities/pacing.py).
         self._pacers = {partner: Pacer(rate) for partner, rate in (rates or {}).items()}
+        self._append_audit = append_audit
 
     async def perform(self, request: OutboundRequest) -> ProviderReceipt:
-        """Render, deliver, log: what every outbound activity does."""
+        """Append what the attempt carries, render, deliver, log: what every outbound
+        activity does. The carried events are in the audit log before the provider is
+        asked (nothing is sent that the log does not hold); the provider is handed the
+        request without them."""
+        appended = await self._append_carried(request.audit)
+        request = request.model_copy(update={"audit": None})
         spec = CHANNELS[request.channel]
         content = self._content(request)
         provider = self._providers[spec.partner]
@@ -137,7 +152,21 @@ class OutboundActivities:
             await heartbeating(pacer.turn())
             self._check_time_left(provider, since)
         receipt = await delivering(provider.deliver(request, content), waits=spec.person)
+        if appended is not None:
+            receipt = receipt.model_copy(update={"audit": appended})
         return self._logged(request, receipt)
+
+    async def _append_carried(self, batch: AuditBatch | None) -> AuditAppended | None:
+        if batch is None or not batch.records:
+            return None
+        if self._append_audit is None:
+            raise ApplicationError(
+                "this worker's outbound activities cannot append to the audit log: "
+                "the attempt's events were not written and nothing was sent",
+                type=AUDIT_REFUSED,
+                non_retryable=True,
+            )
+        return await self._append_audit(batch)
 
     @staticmethod
     def _check_time_left(provider: Provider, since: float) -> None:

@@ -208,11 +208,14 @@ def build_worker(
     preload_reference_data()
     provider = provider or build_provider(settings, pool)
     messages = templates.current()
-    outbound = OutboundActivities(
-        providers_by_partner(settings, provider, pool), messages, rates=settings.partner_rates
-    )
     # Every append is anchored by a signed checkpoint: no key, no worker.
     audit = AuditActivities(pool, checkpoints.signer(settings))
+    outbound = OutboundActivities(
+        providers_by_partner(settings, provider, pool),
+        messages,
+        rates=settings.partner_rates,
+        append_audit=audit.append,
+    )
     agreements = AgreementActivities(pool, sms_gateway=provider, templates=messages)
     cases = Worker(
         client,

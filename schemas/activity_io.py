@@ -36,47 +36,15 @@ class CallTaskFacts(BaseModel):
     )
 
 
-class OutboundRequest(BaseModel):
-    """One provider call. `idempotency_key` is stable across retries of the activity."""
-
-    model_config = IO
-
-    case_id: str
-    idempotency_key: str
-    channel: Channel
-    stage: str
-    recipient: str = Field(
-        description="the channel's address (schemas/channels.py): an E.164 phone for "
-        "sms/call, the borrower id for the field agency and the legal partner"
-    )
-    language: Language
-    template: str | None = None
-    variables: dict[str, str] = Field(default_factory=dict)
-    task: CallTaskFacts | None = Field(
-        default=None,
-        description="a channel a person performs (schemas/channels.py `person`)",
-        exclude_if=lambda value: value is None,  # every other request: as before
-    )
-
-
-class ProviderReceipt(BaseModel):
-    model_config = IO
-
-    provider_ref: str
-    outcome: str
-    duplicate: bool = Field(
-        default=False, description="the provider had already seen this idempotency key"
-    )
-    document_sha256: str | None = Field(
-        default=None,
-        description="hex SHA-256 of the document handed to the partner (a letter's PDF)",
-        exclude_if=lambda value: value is None,  # a receipt without one: as before
-    )
-
-
 # The audit append activity's name: the workflow schedules it, the worker registers it,
 # `dunning audit verify` finds its results in the history.
 APPEND_AUDIT = "append_audit"
+# The failures of an append the store refuses for good (non-retryable): raised by
+# `append_audit` and by an outbound activity whose carried events are refused, and told
+# apart by the workflow, which shows the case as blocked and sends nothing.
+AUDIT_CONFLICT = "AuditConflict"
+AUDIT_REFUSED = "AuditRefused"
+AUDIT_FAILURES = frozenset({AUDIT_CONFLICT, AUDIT_REFUSED})
 
 
 class AuditBatch(BaseModel):
@@ -106,6 +74,57 @@ class AuditAppended(BaseModel):
 
     new: int
     heads: list[AuditHead]
+
+
+class OutboundRequest(BaseModel):
+    """One provider call. `idempotency_key` is stable across retries of the activity."""
+
+    model_config = IO
+
+    case_id: str
+    idempotency_key: str
+    channel: Channel
+    stage: str
+    recipient: str = Field(
+        description="the channel's address (schemas/channels.py): an E.164 phone for "
+        "sms/call, the borrower id for the field agency and the legal partner"
+    )
+    language: Language
+    template: str | None = None
+    variables: dict[str, str] = Field(default_factory=dict)
+    task: CallTaskFacts | None = Field(
+        default=None,
+        description="a channel a person performs (schemas/channels.py `person`)",
+        exclude_if=lambda value: value is None,  # every other request: as before
+    )
+    audit: AuditBatch | None = Field(
+        default=None,
+        description="the events the case recorded since its last append: the activity "
+        "writes them to the audit log before it asks the provider, so nothing is sent "
+        'that the log does not hold (docs/architecture.md, "The delivery seam")',
+        exclude_if=lambda value: value is None,  # attempts before the carried append
+    )
+
+
+class ProviderReceipt(BaseModel):
+    model_config = IO
+
+    provider_ref: str
+    outcome: str
+    duplicate: bool = Field(
+        default=False, description="the provider had already seen this idempotency key"
+    )
+    document_sha256: str | None = Field(
+        default=None,
+        description="hex SHA-256 of the document handed to the partner (a letter's PDF)",
+        exclude_if=lambda value: value is None,  # a receipt without one: as before
+    )
+    audit: AuditAppended | None = Field(
+        default=None,
+        description="what the append of the request's `audit` left: the case's head, "
+        "an anchor of `dunning audit verify` like `append_audit`'s own result",
+        exclude_if=lambda value: value is None,  # nothing carried
+    )
 
 
 class AgreementRequest(BaseModel):

@@ -24,6 +24,7 @@ from temporalio.worker import Replayer, Worker
 from activities.providers.base import Content
 from activities.providers.sandbox import SandboxProvider
 from dunning import case_client
+from dunning.audit.anchors import history_anchor
 from dunning.runtime import build_worker, workflow_runner
 from dunning.settings import Settings
 from dunning.temporal_client import data_converter
@@ -304,3 +305,65 @@ async def test_an_approval_granted_while_its_expiry_falls_due_is_granted_and_not
     types = [e.type for e in await audit_events(pool, handle.id)]
     assert "approval_granted" in types and "approval_expired" not in types
     await handle.terminate("test over")
+
+
+class LogReadingGateway(SandboxProvider):
+    """An SMS gateway that, when a message reaches it, reads what the case's audit log
+    holds at that moment."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__(pool)
+        self.logged_at_delivery: list[list[str]] = []
+
+    async def deliver(self, request: OutboundRequest, content: Content) -> ProviderReceipt:
+        assert request.audit is None, "the provider is not handed the carried events"
+        events = await audit_events(self._pool, request.case_id)
+        self.logged_at_delivery.append([e.type for e in events])
+        return await super().deliver(request, content)
+
+
+async def test_an_attempt_carries_the_events_that_led_to_it_into_the_log_before_the_provider(
+    ts_env: WorkflowEnvironment, pool: asyncpg.Pool, stack_settings: Settings, task_queue: str
+) -> None:
+    """The audit append travels with the attempt: no append of its own before it, yet
+    the gateway finds the events that led to the message in the log; the receipt's head
+    anchors `dunning audit verify`, and the history replays."""
+    await _skip_to(ts_env, SHANGHAI, "CN", hour=10, minute=0)
+    gateway = LogReadingGateway(pool)
+    async with build_worker(ts_env.client, pool, task_queue, stack_settings, provider=gateway):
+        handle = await _open(ts_env, task_queue, _one_sms(), SHANGHAI)
+        await skip(ts_env, timedelta(minutes=2))
+        status = await handle.query(LoanCollection.status)
+        await handle.terminate("test over")
+
+    assert gateway.logged_at_delivery == [["case_opened", "stage_entered"]]
+    events = await audit_events(pool, handle.id)
+    assert [e.type for e in events] == ["case_opened", "stage_entered", "contact_attempted"]
+    assert status.state == "open" and status.audit_blocked is None
+
+    history = await handle.fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    sms = CHANNELS["sms"].activity
+    assert scheduled[0] == sms, f"no append of its own before the attempt: {scheduled}"
+    [receipt_payload] = [
+        e.activity_task_completed_event_attributes.result.payloads
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+    ][:1]
+    [receipt] = await ts_env.client.data_converter.decode(receipt_payload, [ProviderReceipt])
+    assert receipt.audit is not None
+    assert [(h.case_id, h.seq) for h in receipt.audit.heads] == [(handle.id, 2)]
+
+    anchor = await history_anchor(ts_env.client, handle.id)
+    assert anchor is not None and anchor.seq == 3, "the last append's head, after the receipt's"
+
+    replayer = Replayer(
+        workflows=[LoanCollection],
+        workflow_runner=workflow_runner(),
+        data_converter=data_converter(stack_settings),
+    )
+    await replayer.replay_workflow(history)  # raises if not deterministic

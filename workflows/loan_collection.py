@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     import workflows.delivery as delivery
     from schemas.activity_io import (
         APPEND_AUDIT,
+        AUDIT_FAILURES,
         AgreementReceipt,
         AgreementRequest,
         AuditBatch,
@@ -115,6 +116,11 @@ COMPLIANCE_GUARD = "compliance-guard-v2"
 # under the patch id `decision-rules-3@<seq>` of the point where it did (see
 # "Determinism" in docs/architecture.md for why the id carries the sequence number).
 RULES_3 = "decision-rules-3"
+# An attempt carries the events recorded since the last append, and its activity
+# appends them before it asks the provider, where runs recorded before it flushed them
+# in an append of their own first (one activity task and workflow task fewer per
+# attempt: "The delivery seam" in docs/architecture.md).
+CARRY_AUDIT = "audit-carried-by-the-attempt"
 
 AGREEMENT_KINDS: dict[str, Literal["promise", "plan", "settlement"]] = {
     "promise_made": "promise",
@@ -185,9 +191,10 @@ class LoanCollection:
             if decision.effect is not None:
                 if not seam:
                     await self._perform_holding_the_lock()
-                elif self._pending:
+                elif self._pending and not workflow.patched(CARRY_AUDIT):
                     # Nothing is sent that the log cannot hold: what led to the contact
-                    # is in the audit log before the provider is asked.
+                    # is in the audit log before the provider is asked (since
+                    # CARRY_AUDIT the attempt carries it and its activity appends it).
                     await self._flush()
                 else:
                     await self._attempt(decision.effect)
@@ -593,9 +600,12 @@ class LoanCollection:
         # A person's attempt (a call task) lasts until they finish it: its deadline
         # bounds it, heartbeats tell a dead worker; a provider's try is short.
         person = spec.person
+        request, carried = outbound_request(state, effect, now), self._carried()
+        if carried is not None:
+            request = request.model_copy(update={"audit": carried})
         handle = workflow.start_activity(
             spec.activity,
-            outbound_request(state, effect, now),
+            request,
             # The partner's own queue, where its limits pace it (and nothing else); the
             # wait there counts toward the deadline, so what the limits cannot send
             # before the window closes expires and is decided again at the next opening.
@@ -624,14 +634,44 @@ class LoanCollection:
             # What happened meanwhile reaches the audit log and `dunning cases` now,
             # not when the provider answers.
             await self._flush()
+        outcome: Event | None = None
         try:
-            outcome = event_for(effect, await handle, workflow.now())
+            receipt = await handle
+            if carried is not None and receipt.audit is not None:
+                self._appended(carried)
+            outcome = event_for(effect, receipt, workflow.now())
         except ActivityError as exc:
-            outcome = self._undelivered(flight, exc)
+            if _audit_failure(exc):
+                # The store refused the carried events: nothing was sent; the case
+                # stands still, visibly, until it takes them (as after a flush).
+                self._block_audit(exc)
+            else:
+                outcome = self._undelivered(flight, exc)
         self._in_flight = None
         async with self._lock:
-            self._record(outcome)
+            if outcome is not None:
+                self._record(outcome)
             self._drain_inbox()
+
+    def _carried(self) -> AuditBatch | None:
+        """What an attempt carries to the audit log: every event not appended yet. They
+        stay pending until its receipt says they were appended: a flush meanwhile (an
+        event recorded while it waits for its turn), or after an attempt that never
+        ran, appends them again, which the store takes as already there."""
+        if not self._pending:
+            return None
+        info = workflow.info()
+        return AuditBatch(
+            workflow_id=info.workflow_id, run_id=info.run_id, records=list(self._pending)
+        )
+
+    def _appended(self, batch: AuditBatch) -> None:
+        """`batch` is in the audit log (an attempt's activity appended it): no longer
+        pending, and the listing may show what it holds."""
+        upto = batch.records[-1].seq
+        self._pending = [record for record in self._pending if record.seq > upto]
+        if not self._pending:  # the listing never shows what the log does not hold
+            self._publish()
 
     def _undelivered(self, flight: _InFlight, exc: ActivityError) -> Event:
         effect, now = flight.effect, workflow.now()
@@ -744,16 +784,19 @@ class LoanCollection:
                 )
             except ActivityError as exc:
                 self._pending = batch + self._pending
-                self._audit_blocked = _failure_reason(exc)
-                workflow.logger.error(
-                    "audit append refused; the case stops until the store accepts it",
-                    extra={"case_id": self._state.case_id, "reason": self._audit_blocked},
-                )
-                self._publish()
+                self._block_audit(exc)
                 return
         self._audit_blocked = None
         if after:
             self._publish()
+
+    def _block_audit(self, exc: ActivityError) -> None:
+        self._audit_blocked = _failure_reason(exc)
+        workflow.logger.error(
+            "audit append refused; the case stops until the store accepts it",
+            extra={"case_id": self._state.case_id, "reason": self._audit_blocked},
+        )
+        self._publish()
 
     async def _append(self, batch: AuditBatch) -> None:
         summary = f"audit {batch.records[0].seq}..{batch.records[-1].seq}"
@@ -849,6 +892,12 @@ def _refused(exc: ActivityError) -> bool:
     """The provider refused for good (a non-retryable application error)."""
     cause = exc.cause
     return isinstance(cause, ApplicationError) and cause.non_retryable
+
+
+def _audit_failure(exc: ActivityError) -> bool:
+    """The audit store refused the events an attempt carried (nothing was sent)."""
+    cause = exc.cause
+    return isinstance(cause, ApplicationError) and cause.type in AUDIT_FAILURES
 
 
 def _failure_reason(exc: ActivityError) -> str:

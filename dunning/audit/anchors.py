@@ -5,9 +5,11 @@ A hash chain shows a changed row; rows removed from the end of a case, or a tail
 rewritten with fresh hashes, leave a valid one. Two anchors are kept elsewhere:
 
 - **Temporal's history.** Every `append_audit` returns the head it left (seq and
-  hash, `schemas.activity_io.AuditAppended`), and Temporal keeps that result in the
-  case's history. The last one of every run, in chain order, is where the log must
-  at least reach, with that hash (`history_anchor`, `check_anchor`; live only).
+  hash, `schemas.activity_io.AuditAppended`), and so does an outbound activity that
+  appended the events its attempt carried (its receipt's `audit`); Temporal keeps
+  those results in the case's history. The furthest of them, in chain order, is
+  where the log must at least reach, with that hash (`history_anchor`,
+  `check_anchor`; live only).
 - **Signed checkpoints** in `audit_checkpoints` (`activities.checkpoints`), which
   the log alone can be checked against (`check_checkpoints`; `--no-live` too).
 
@@ -28,6 +30,7 @@ from activities.checkpoints import Checkpoint, CheckpointVerifier
 from dunning.audit.fold import Problem
 from dunning.case_client import CaseNotFound
 from schemas.activity_io import APPEND_AUDIT
+from schemas.channels import ACTIVITIES as OUTBOUND_ACTIVITIES
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,9 @@ class Anchor:
 
 
 async def history_anchor(client: Client, case_id: str) -> Anchor | None:
-    """The last head `append_audit` returned for this case, over every run of its
-    continue-as-new chain; None when Temporal no longer holds the case."""
+    """The furthest head an append returned for this case (`append_audit`, or an
+    attempt that carried events), over every run of its continue-as-new chain; None
+    when Temporal no longer holds the case."""
     from dunning.audit.replay import fetch_histories
 
     try:
@@ -57,12 +61,22 @@ async def history_anchor(client: Client, case_id: str) -> Anchor | None:
                 scheduled[event.event_id] = kind
             elif event.HasField("activity_task_completed_event_attributes"):
                 done = event.activity_task_completed_event_attributes
-                if scheduled.get(done.scheduled_event_id) != APPEND_AUDIT:
+                kind = scheduled.get(done.scheduled_event_id, "")
+                if kind != APPEND_AUDIT and kind not in OUTBOUND_ACTIVITIES:
                     continue
                 (result,) = await client.data_converter.decode(done.result.payloads) or [None]
+                if kind != APPEND_AUDIT:
+                    # An attempt that carried events returns the head their append left.
+                    result = result.get("audit") if isinstance(result, dict) else None
+                    if result is None:
+                        continue
                 head = _head(result, case_id)
                 if head is not None:
-                    appends, (seq, head_hash) = appends + 1, head
+                    appends += 1
+                    # An attempt's receipt can land after a later flush's: keep the
+                    # furthest head, not the last reported.
+                    if seq is None or head[0] >= seq:
+                        seq, head_hash = head
                 elif isinstance(result, int) and result > 0:
                     appends += 1  # recorded before heads were returned: a count only
     return Anchor(appends, seq, head_hash)
