@@ -107,6 +107,13 @@ class InFlightView(BaseModel):
     withdrawing: str | None = Field(
         default=None, description="the rule that withdrew it, while the provider answers"
     )
+    carried: int = Field(
+        default=0,
+        ge=0,
+        description="events it carries to the audit log that no receipt has confirmed "
+        "yet: its activity appends them before the provider is asked, so while it waits "
+        "for its turn the log is behind the case by at most this many",
+    )
 
 
 class FailureView(BaseModel):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -25,6 +26,7 @@ from activities.providers.base import Content
 from activities.providers.sandbox import SandboxProvider
 from dunning import case_client
 from dunning.audit.anchors import history_anchor
+from dunning.audit.verify import verify_case
 from dunning.runtime import build_worker, workflow_runner
 from dunning.settings import Settings
 from dunning.temporal_client import data_converter
@@ -367,3 +369,48 @@ async def test_an_attempt_carries_the_events_that_led_to_it_into_the_log_before_
         data_converter=data_converter(stack_settings),
     )
     await replayer.replay_workflow(history)  # raises if not deterministic
+
+
+async def test_while_an_attempt_waits_for_its_turn_the_log_is_behind_by_what_it_carries(
+    ts_env: WorkflowEnvironment, pool: asyncpg.Pool, stack_settings: Settings, task_queue: str
+) -> None:
+    """The SMS partner's workers are gone (a backlog that long): the case shows how
+    many events its attempt carries, and `dunning audit verify` says the log is behind
+    by them, not that it lost them."""
+    await _skip_to(ts_env, SHANGHAI, "CN", hour=10, minute=0)
+    policy = Policy.model_validate(
+        {
+            "name": "carry-test",
+            "version": 1,
+            "compliance": "cn",
+            "stages": [
+                {"name": "reminder", "from_dpd": 1, "actions": [_SMS]},
+                {"name": "negotiation", "from_dpd": 2, "actions": [_SMS]},
+            ],
+        }
+    )
+    group = build_worker(ts_env.client, pool, task_queue, stack_settings)
+    async with group.cases:
+        async with AsyncExitStack() as partners:
+            for worker in group.partners:
+                await partners.enter_async_context(worker)
+            handle = await _open(ts_env, task_queue, policy, SHANGHAI)
+            await skip(ts_env, timedelta(minutes=2))
+            assert len(await outbox_rows(pool, handle.id)) == 1
+        # Just past the next stage's SMS, which no worker takes (the server's clock stops
+        # while an activity is outstanding: land seconds after it, not a day after).
+        await skip(ts_env, timedelta(days=1) - timedelta(minutes=2))
+
+        status = await handle.query(LoanCollection.status)
+        assert status.stage == "negotiation"
+        assert status.in_flight is not None and status.in_flight.carried == 1
+        logged = await audit_events(pool, handle.id)
+        assert status.events == len(logged) + 1 and logged[-1].type == "contact_attempted"
+
+        report = await verify_case(pool, handle.id, ts_env.client)
+        assert report.problems == []
+        assert report.live == "open: 1 events carried by the attempt in flight"
+        await handle.terminate("test over")
+
+
+_SMS = {"channel": "sms", "template": "reminder", "at_days": [0]}

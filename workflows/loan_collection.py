@@ -135,6 +135,7 @@ class _InFlight:
     since: datetime
     deadline: datetime | None
     withdrawn: Block | None = None
+    carried_upto: int = 0  # the last seq the attempt carries to the audit log
 
 
 @workflow.defn(name="LoanCollection")
@@ -618,7 +619,12 @@ class LoanCollection:
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             summary=f"{effect.channel} in {effect.stage}",
         )
-        flight = self._in_flight = _InFlight(effect, since=now, deadline=ends)
+        flight = self._in_flight = _InFlight(
+            effect,
+            since=now,
+            deadline=ends,
+            carried_upto=carried.records[-1].seq if carried is not None else 0,
+        )
         seen = state.seq
         while not handle.done():
             await workflow.wait_condition(
@@ -749,6 +755,7 @@ class LoanCollection:
                 since=flight.since,
                 deadline=flight.deadline,
                 withdrawing=flight.withdrawn.rule if flight.withdrawn else None,
+                carried=sum(1 for r in self._pending if r.seq <= flight.carried_upto),
             )
             if flight is not None
             else None,
