@@ -13,10 +13,13 @@ partner's limits from the settings, so a throttled SMS gateway paces only SMS.
 from __future__ import annotations
 
 import asyncio
+import compileall
 import dataclasses
+import functools
 import signal
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -27,6 +30,7 @@ from temporalio.client import Client
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+import workflows
 from activities.agreements import AgreementActivities
 from activities.audit import AuditActivities
 from activities.outbound import OutboundActivities
@@ -63,9 +67,27 @@ PASSTHROUGH = (
 )
 
 
+@functools.cache
+def compile_workflow_modules() -> bool:
+    """Write the bytecode of the `workflows` package where Python looks for it, if it is
+    missing or stale. The sandbox imports the workflow's module afresh for every case it
+    instantiates (a case it runs or replays without its cache: every timer of a case
+    evicted from the cache, the whole morning burst); without bytecode each of them
+    compiles the source again, about a quarter of the instance's CPU (docs/benchmarks.md,
+    "Sandbox start"). An install compiles it once (pip does), but not an editable one
+    with PYTHONDONTWRITEBYTECODE set (our Dockerfile, many CI images). False, logged, if
+    the folder is read-only: the worker runs, each instance compiles."""
+    folder = Path(workflows.__file__).parent
+    ok = bool(compileall.compile_dir(folder, maxlevels=0, quiet=2))
+    if not ok:
+        log.warning("workflow bytecode not written: the sandbox compiles it per case", path=folder)
+    return ok
+
+
 def workflow_runner() -> SandboxedWorkflowRunner:
     """The sandbox every worker and replayer uses. `holidays` names its holidays through
     gettext, which calls `locale.normalize` (a pure table lookup) on a fixed language."""
+    compile_workflow_modules()
     restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
     return SandboxedWorkflowRunner(
         restrictions=dataclasses.replace(
