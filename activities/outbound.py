@@ -79,6 +79,18 @@ async def heartbeating(wait: Awaitable[None]) -> None:
         raise
 
 
+async def _take_turn(pacer: Pacer) -> None:
+    """Wait for the partner's turn, heartbeating; a turn given just as the attempt is
+    withdrawn is handed on."""
+    turn = asyncio.ensure_future(pacer.turn())
+    try:
+        await heartbeating(turn)
+    except BaseException:
+        if turn.done() and not turn.cancelled() and turn.exception() is None:
+            pacer.passed()
+        raise
+
+
 def time_left(info: activity.Info, since: float) -> tuple[float | None, float | None]:
     """Seconds before the server ends this try (its start-to-close timeout) and before
     it ends the attempt (its deadline: the schedule-to-close), None where unbounded.
@@ -149,8 +161,13 @@ class OutboundActivities:
         pacer = self._pacers.get(spec.partner)
         if pacer is not None:
             since = time.monotonic()
-            await heartbeating(pacer.turn())
-            self._check_time_left(provider, since)
+            await _take_turn(pacer)
+            try:
+                self._check_time_left(provider, since)
+            except BaseException:
+                pacer.passed()
+                raise
+            pacer.began()
         receipt = await delivering(provider.deliver(request, content), waits=spec.person)
         if appended is not None:
             receipt = receipt.model_copy(update={"audit": appended})

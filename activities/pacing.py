@@ -9,6 +9,9 @@ short wait: each call takes a turn, turns are at least `1 / rate` apart (times
 `1 + MARGIN`, so that the network's delay may vary by `MARGIN` seconds between calls and
 the partner still counts at most `rate` in any second), and are given in the order they
 were asked for. A turn is a token bucket of capacity one: no burst after an idle spell.
+A turn is held until its call begins, and the next is spaced from that too, so a call
+delayed between its turn and the provider (a worker stall) does not bring the next one
+closer.
 
 Waiting for a turn is cancellable: an attempt withdrawn meanwhile is never sent, and its
 turn goes to the next one (docs/providers.md, Pacing).
@@ -56,11 +59,30 @@ class Pacer:
         self._lock = asyncio.Lock()
 
     async def turn(self) -> None:
-        """Wait for this call's turn. Cancelled while waiting: no turn is used."""
-        async with self._lock:
-            wait = self._next - self._clock()
+        """Wait for this call's turn and hold it: the next turn is not given before
+        `began` (the call is made) or `passed` (it is not). Cancelled while waiting: no
+        turn is used."""
+        await self._lock.acquire()
+        try:
+            wait = self._next - self._clock()  # the turn before has begun: final
             if wait > 0:
                 await asyncio.sleep(wait)
-            # From when the turn is given, not when it was due: a late wake-up (a busy
-            # event loop) does not let the next call follow closer than the interval.
-            self._next = self._clock() + self._interval
+        except BaseException:
+            self._lock.release()
+            raise
+        # From when the turn is given, not when it was due: a late wake-up (a busy
+        # event loop) does not let the next call follow closer than the interval.
+        self._next = self._clock() + self._interval
+
+    def began(self) -> None:
+        """The call holding the turn begins now, just before the provider is asked: the
+        next turn is an interval after this too. A stall between a turn and its call
+        (the seconds with few calls in bench/scale.py's burst) then delays the next call
+        instead of letting it follow closer than the interval."""
+        self._next = max(self._next, self._clock() + self._interval)
+        self._lock.release()
+
+    def passed(self) -> None:
+        """The call holding the turn is not made (withdrawn, no time left): the next
+        turn comes when it would have."""
+        self._lock.release()

@@ -176,6 +176,7 @@ async def test_the_pacer_spaces_its_turns_and_keeps_the_order() -> None:
     async def take(n: int) -> None:
         await pacer.turn()
         turns.append((n, time.monotonic()))
+        pacer.began()
 
     await asyncio.gather(*(take(n) for n in range(6)))
     assert [n for n, _ in turns] == list(range(6))
@@ -183,6 +184,30 @@ async def test_the_pacer_spaces_its_turns_and_keeps_the_order() -> None:
     assert min(gaps) >= 0.1, gaps
     with pytest.raises(ValueError, match="rate"):
         Pacer(rate=0.0)
+
+
+async def test_a_call_that_begins_late_after_its_turn_delays_the_next_calls() -> None:
+    """A stall between a turn and its call (the worker busy with other tasks): the
+    calls after it still begin an interval apart, not sooner."""
+    pacer = Pacer(rate=10.0)
+    begun: list[float] = []
+
+    async def call(stall_s: float) -> None:
+        await pacer.turn()
+        await asyncio.sleep(stall_s)  # the stall, before the provider is asked
+        pacer.began()
+        begun.append(time.monotonic())
+
+    async def not_made() -> None:
+        await pacer.turn()
+        pacer.passed()
+
+    late = asyncio.ensure_future(call(0.3))
+    await asyncio.sleep(0.01)
+    await asyncio.gather(late, not_made(), call(0.0), call(0.0))
+    gaps = [b - a for a, b in itertools.pairwise(begun)]
+    assert len(begun) == 3
+    assert min(gaps) >= 1.0 / paced_rate(10.0) - 0.005, gaps
 
 
 def test_a_paced_worker_holds_no_more_than_its_tries_can_wait_for() -> None:
